@@ -1,0 +1,65 @@
+"""Build the Qt application and load the QML UI with its services provided."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QObject
+from PySide6.QtGui import QFont, QGuiApplication
+from PySide6.QtQml import QQmlApplicationEngine
+from PySide6.QtQuick import QQuickWindow
+
+from kiosk import services
+from kiosk.journey import viewmodel as _journey_vm  # noqa: F401 - registers JourneyViewModel with QML
+from kiosk.journey.submitter import Submitter
+
+QML_MAIN = Path(__file__).parent / "qml" / "Main.qml"
+# Chinese forms of the glyphs first (Noto's SC family, else WenQuanYi), then Latin fallbacks.
+FONT_FAMILIES = ["Noto Sans CJK SC", "WenQuanYi Micro Hei", "Noto Sans", "DejaVu Sans"]
+
+
+class UiLoadError(RuntimeError):
+    pass
+
+
+def has_display() -> bool:
+    if os.environ.get("QT_QPA_PLATFORM", "").startswith("offscreen"):
+        return False
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def ensure_application(argv: list[str] | None = None) -> QGuiApplication:
+    app = QGuiApplication.instance()
+    if app is None:
+        app = QGuiApplication(argv or sys.argv[:1])
+        app.setApplicationName("street-kiosk")
+        app.setOrganizationName("street-kiosk")
+    font = QFont()
+    font.setFamilies(FONT_FAMILIES)
+    font.setPixelSize(24)
+    QGuiApplication.setFont(font)
+    assert isinstance(app, QGuiApplication)
+    return app
+
+
+def load_ui(submitter: Submitter, *, fullscreen: bool = False) -> tuple[QQmlApplicationEngine, QQuickWindow]:
+    """Provide the services, load Main.qml and return the engine and its window."""
+    services.provide(Submitter, submitter)
+    engine = QQmlApplicationEngine()
+    engine.load(QML_MAIN)
+    roots = engine.rootObjects()
+    if not roots or not isinstance(roots[0], QQuickWindow):
+        raise UiLoadError("Main.qml failed to load (see the QML warnings above)")
+    window = roots[0]
+    if fullscreen:
+        window.showFullScreen()
+    return engine, window
+
+
+def journey_of(window: QObject) -> _journey_vm.JourneyViewModel:
+    vm = window.findChild(_journey_vm.JourneyViewModel, "journey")
+    if vm is None:
+        raise UiLoadError("the window has no journey view-model")
+    return vm

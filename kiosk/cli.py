@@ -1,0 +1,108 @@
+"""``kiosk``: the touchscreen application and the technician's commands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from sync.cli_common import not_yet_available, print_json
+from sync.device import OUTBOX_FILE, DeviceConfig, DeviceConfigError, resolve_home
+from sync.logconfig import setup_logging
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from kiosk.app import ensure_application, load_ui
+    from kiosk.journey.submitter import Submitter
+    from sync.outbox.store import Outbox
+
+    home = resolve_home(args.home)
+    try:
+        device = DeviceConfig.load(home)
+    except DeviceConfigError as exc:
+        print(f"kiosk run: {exc}", file=sys.stderr)
+        return 2
+    outbox = Outbox(home / OUTBOX_FILE)
+    daemon = None
+    if args.sim:
+        # Development: run the sync daemon in this process instead of as kiosk-syncd.
+        from sync.daemon.service import SyncDaemon
+
+        daemon = SyncDaemon(outbox, device).start()
+    app = ensure_application()
+    engine, _window = load_ui(Submitter(outbox, device), fullscreen=args.fullscreen)
+    try:
+        return int(app.exec())
+    finally:
+        del engine
+        if daemon is not None:
+            daemon.stop()
+        outbox.close()
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from kiosk.app import has_display
+    from kiosk.demo import run_demo
+
+    headless = args.headless or not has_display()
+    return run_demo(Path(args.output), headless=headless, timeout_s=args.timeout)
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from sync.outbox.status import outbox_status
+    from sync.outbox.store import Outbox
+
+    home = resolve_home(args.home)
+    try:
+        device_id: str | None = DeviceConfig.load(home).device_id
+    except DeviceConfigError:
+        device_id = None
+    outbox = Outbox(home / OUTBOX_FILE)
+    try:
+        status = outbox_status(outbox, device_id)
+    finally:
+        outbox.close()
+    if args.json:
+        print_json(status)
+    else:
+        state = "connected" if status["connected"] else "not connected"
+        print(f"device {device_id or '(not provisioned)'}: {state}; outbox {status['outbox']}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--home", help="kiosk data folder (default $KIOSK_HOME or ~/.local/share/kiosk)")
+    common.add_argument("-v", "--verbose", action="store_true")
+    parser = argparse.ArgumentParser(prog="kiosk", description="Street-office self-service kiosk.")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+
+    p = sub.add_parser("run", parents=[common], help="the touchscreen app")
+    p.add_argument("--sim", action="store_true", help="simulated hardware; sync daemon in this process")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--windowed", dest="fullscreen", action="store_false")
+    mode.add_argument("--fullscreen", dest="fullscreen", action="store_true")
+    p.set_defaults(func=_cmd_run, fullscreen=False)
+
+    p = sub.add_parser("demo", parents=[common], help="the whole loop on this machine, simulated hardware")
+    p.add_argument("--headless", action="store_true", help="scripted session offscreen even with a display")
+    p.add_argument("--output", default="demo-output", help="folder for the screenshots (default demo-output)")
+    p.add_argument("--timeout", type=float, default=90.0)
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("status", parents=[common], help="outbox counts and connection")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_status)
+
+    for name in ("selftest", "provision", "config"):
+        p = sub.add_parser(name, parents=[common], help="not yet available")
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+        p.set_defaults(func=lambda a, n=name: not_yet_available(f"kiosk {n}"))
+
+    args = parser.parse_args(argv)
+    setup_logging(getattr(args, "verbose", False))
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,154 @@
+"""``kiosk demo``: the whole loop on one machine with simulated hardware.
+
+A private Mosquitto, the central (``kiosk-central serve``) and the sync daemon (``kiosk-syncd``) run
+as their own processes, as on a real deployment; the kiosk UI runs here. With a display the window
+opens for you to use. Without one, a scripted resident taps through the screens offscreen, a PNG of
+every screen is saved, and the demo waits until the central has stored and acknowledged the
+submission, prints the central's record (personal data masked) and exits.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from sync.broker import MosquittoBroker
+from sync.central.keys import CentralKeys
+from sync.device import OUTBOX_FILE, DeviceConfig
+from sync.outbox.store import Outbox
+
+log = logging.getLogger("kiosk.demo")
+
+DEMO_DEVICE = "demo-kiosk-01"
+DEMO_SITE = "演示街道便民服务中心"
+DEMO_NAME = "张三"  # the Chinese "John Doe": demo data, not a person
+
+
+class DemoError(RuntimeError):
+    pass
+
+
+def _spawn(args: list[str], log_file: Path) -> subprocess.Popen[bytes]:
+    out = open(log_file, "ab")  # noqa: SIM115 - handed to the child
+    try:
+        return subprocess.Popen([sys.executable, "-m", *args], stdout=out, stderr=out, stdin=subprocess.DEVNULL)
+    finally:
+        out.close()
+
+
+def _stop(proc: subprocess.Popen[bytes] | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+def run_demo(output: Path, headless: bool, timeout_s: float = 90.0) -> int:
+    work = Path(tempfile.mkdtemp(prefix="kiosk-demo-"))
+    broker = MosquittoBroker()
+    central = syncd = None
+    try:
+        broker.start()
+        print(f"[demo] private broker on {broker.url}")
+        central_home = work / "central"
+        keys = CentralKeys.generate()
+        keys.save(central_home)
+        central = _spawn(["sync.central.cli", "serve", "--home", str(central_home), "--broker", broker.url],
+                         work / "central.log")
+        kiosk_home = work / "kiosk"
+        kiosk_home.mkdir()
+        device = DeviceConfig(DEMO_DEVICE, DEMO_SITE, broker.url, base64.b64encode(keys.seal.public_raw).decode())
+        device.save(kiosk_home)
+        outbox = Outbox(kiosk_home / OUTBOX_FILE)
+        syncd = _spawn(["sync.daemon.cli", "--home", str(kiosk_home)], work / "syncd.log")
+        print(f"[demo] central and sync daemon started (logs in {work})")
+        if headless:
+            code = _scripted_session(outbox, device, output, timeout_s)
+        else:
+            code = _interactive(outbox, device)
+        if code == 0:
+            records = subprocess.run(
+                [sys.executable, "-m", "sync.central.cli", "submissions", "--json", "--home", str(central_home)],
+                capture_output=True, text=True, check=True).stdout
+            print("[demo] the central's record (personal data masked):")
+            print(json.dumps(json.loads(records), ensure_ascii=False, indent=2))
+        outbox.close()
+        return code
+    finally:
+        _stop(syncd)
+        _stop(central)
+        broker.cleanup()
+        if os.environ.get("KIOSK_DEMO_KEEP") != "1":
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _interactive(outbox: Outbox, device: DeviceConfig) -> int:
+    from kiosk.app import ensure_application, load_ui
+    from kiosk.journey.submitter import Submitter
+
+    app = ensure_application()
+    engine, window = load_ui(Submitter(outbox, device))
+    print("[demo] the kiosk window is open; close it to end the demo")
+    code = app.exec()
+    del engine
+    return int(code)
+
+
+def _scripted_session(outbox: Outbox, device: DeviceConfig, output: Path, timeout_s: float) -> int:
+    os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    from kiosk import automation as ui
+    from kiosk.app import ensure_application, journey_of, load_ui
+    from kiosk.journey.submitter import Submitter
+
+    ensure_application()
+    engine, window = load_ui(Submitter(outbox, device))
+    vm = journey_of(window)
+    output.mkdir(parents=True, exist_ok=True)
+    for old in output.glob("*.png"):
+        old.unlink()
+    shots: list[Path] = []
+
+    def shot(name: str) -> None:
+        shots.append(ui.screenshot(window, output / f"{len(shots) + 1:02d}-{name}.png"))
+
+    ui.wait_for_item(window, "attractScreen")
+    # Let the daemon connect first so the screens show the online state (the journey works either way).
+    ui.process_events_until(lambda: vm.online, timeout_s=15)
+    shot("attract")
+    ui.tap_named(window, "startButton")
+    ui.wait_for_item(window, "itemScreen")
+    shot("service-item")
+    ui.tap_named(window, "chooseItemButton")
+    ui.wait_for_item(window, "formScreen")
+    ui.enter_text(window, "nameField", DEMO_NAME)
+    shot("form")
+    ui.tap_named(window, "submitButton")
+    ui.wait_for_item(window, "doneScreen", timeout_s=15)
+    receipt = vm.receiptNumber
+    shot("submitted")
+    print(f"[demo] resident submitted; receipt {receipt}")
+    started = time.monotonic()
+    delivered = ui.process_events_until(lambda: outbox.counts()["acked"] >= 1, timeout_s)
+    if not delivered:
+        print(f"[demo] FAILED: the central did not acknowledge within {timeout_s:.0f} s", file=sys.stderr)
+        return 1
+    print(f"[demo] the central stored and acknowledged it in {time.monotonic() - started:.2f} s")
+    ui.tap_named(window, "finishButton")
+    ui.wait_for_item(window, "attractScreen")
+    shot("back-to-attract")
+    vm.shutdown()
+    del engine
+    print(f"[demo] {len(shots)} screenshots in {output}/")
+    return 0

@@ -1,0 +1,1 @@
+"""The resident's journey: attract -> service item -> form -> submitted."""

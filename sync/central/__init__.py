@@ -1,0 +1,1 @@
+"""The central platform: ingest workers, storage, (later) fleet registry, commands and dashboard."""

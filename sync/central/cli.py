@@ -1,0 +1,147 @@
+"""``kiosk-central``: the central platform's command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from sync.central.ingest import IngestWorker
+from sync.central.keys import CentralKeys, KeysError
+from sync.central.store import CentralStore
+from sync.cli_common import not_yet_available, print_json, stop_on_signals
+from sync.logconfig import setup_logging
+
+log = logging.getLogger("kiosk.central")
+
+
+def central_home(arg: str | None) -> Path:
+    if arg:
+        return Path(arg)
+    if os.environ.get("KIOSK_CENTRAL_HOME"):
+        return Path(os.environ["KIOSK_CENTRAL_HOME"])
+    return Path.home() / ".local" / "share" / "kiosk-central"
+
+
+def default_db(home: Path) -> str:
+    return f"sqlite:///{home / 'central.db'}"
+
+
+def _cmd_init(args: argparse.Namespace) -> int:
+    home = central_home(args.home)
+    try:
+        CentralKeys.generate().save(home, overwrite=args.force)
+    except KeysError as exc:
+        print(f"kiosk-central init: {exc}", file=sys.stderr)
+        return 2
+    keys = CentralKeys.load(home)
+    if args.json:
+        print_json({"home": str(home), **keys.public_keys()})
+    else:
+        print(f"central keys created in {home}")
+    return 0
+
+
+def _cmd_keys(args: argparse.Namespace) -> int:
+    try:
+        keys = CentralKeys.load(central_home(args.home))
+    except KeysError as exc:
+        print(f"kiosk-central keys: {exc}", file=sys.stderr)
+        return 2
+    print_json(keys.public_keys())
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    home = central_home(args.home)
+    try:
+        keys = CentralKeys.load(home)
+    except KeysError as exc:
+        print(f"kiosk-central serve: {exc}", file=sys.stderr)
+        return 2
+    if args.http:
+        log.warning("the operators' dashboard (--http) is not yet available; serving ingest only")
+    store = CentralStore(args.db or default_db(home))
+    workers = [IngestWorker(args.broker, store, keys, worker_id=f"{os.getpid()}-{i}") for i in range(args.workers)]
+    stop = _Stop(workers)
+    stop_on_signals(stop)
+    for w in workers[1:]:
+        w.start()
+    log.info("central serving %d ingest worker(s)", len(workers))
+    try:
+        workers[0].run()
+    finally:
+        for w in workers[1:]:
+            w.stop()
+        store.close()
+    return 0
+
+
+class _Stop:
+    def __init__(self, workers: list[IngestWorker]) -> None:
+        self.workers = workers
+
+    def request_stop(self) -> None:
+        for w in self.workers:
+            w.request_stop()
+
+
+def _cmd_submissions(args: argparse.Namespace) -> int:
+    home = central_home(args.home)
+    store = CentralStore(args.db or default_db(home))
+    try:
+        rows = store.list_masked(args.limit)
+    finally:
+        store.close()
+    if args.json:
+        print_json(rows)
+    else:
+        for r in rows:
+            print(f"{r['receipt_no']}  {r['service_code']}  {r['device_id']}  seq {r['seq']}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--home", help="central data folder (default $KIOSK_CENTRAL_HOME or "
+                                       "~/.local/share/kiosk-central)")
+    common.add_argument("-v", "--verbose", action="store_true")
+    parser = argparse.ArgumentParser(prog="kiosk-central", description="The central platform.")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+
+    p = sub.add_parser("init", parents=[common], help="create the central's key pairs")
+    p.add_argument("--force", action="store_true", help="replace existing keys (kiosks must be re-provisioned)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_init)
+
+    p = sub.add_parser("keys", parents=[common], help="print the public keys kiosks are provisioned with (JSON)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_keys)
+
+    p = sub.add_parser("serve", parents=[common], help="ingest submissions from the broker")
+    p.add_argument("--broker", required=True, help="mqtt://host:port")
+    p.add_argument("--db", help="SQLAlchemy URL (default sqlite in --home)")
+    p.add_argument("--http", help="HOST:PORT for the dashboard (not yet available)")
+    p.add_argument("--workers", type=int, default=1, help="ingest workers on the shared subscription")
+    p.set_defaults(func=_cmd_serve)
+
+    p = sub.add_parser("submissions", parents=[common], help="list stored submissions, personal data masked")
+    p.add_argument("--db")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--limit", type=int, default=1000)
+    p.set_defaults(func=_cmd_submissions)
+
+    for name in ("fleet", "alarms", "enroll", "command"):
+        p = sub.add_parser(name, parents=[common], help="not yet available")
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+        p.set_defaults(func=lambda a, n=name: not_yet_available(f"kiosk-central {n}"))
+
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,165 @@
+"""An ingest worker: takes uplink messages from the shared subscription, opens and checks them,
+stores a batch in one transaction, and acks each kiosk only after the commit."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import defaultdict
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from sync.central.keys import CentralKeys
+from sync.central.store import CentralStore, Incoming
+from sync.daemon.backoff import Backoff
+from sync.mqtt import new_client
+from sync.protocol import topics
+from sync.protocol.broker_url import parse_broker_url
+from sync.protocol.envelope import Ack, Envelope, EnvelopeError
+from sync.protocol.sealing import SealError, open_sealed
+
+log = logging.getLogger("kiosk.central.ingest")
+
+
+class PayloadRefused(ValueError):
+    """A well-formed envelope whose content the central will not store (reason is safe to log)."""
+
+
+def open_submission(keys: CentralKeys, env: Envelope, topic_device: str) -> Incoming:
+    if env.device_id != topic_device:
+        raise PayloadRefused("device id does not match the topic")
+    try:
+        plain = open_sealed(keys.seal.private_raw, env.sealed, aad=env.id.encode("ascii", "replace"))
+    except SealError as exc:
+        raise PayloadRefused(f"sealed payload: {exc}") from exc
+    try:
+        body = json.loads(plain)
+        fields = body["fields"]
+        if body.get("service_code") != env.service_code or not isinstance(fields, list):
+            raise ValueError("mismatch")
+        if not all(isinstance(f, dict) for f in fields):
+            raise ValueError("fields")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise PayloadRefused("payload does not match its envelope") from exc
+    return Incoming(env, fields)
+
+
+class IngestWorker:
+    def __init__(self, broker_url: str, store: CentralStore, keys: CentralKeys, *, worker_id: str = "0",
+                 batch_max: int = 500, flush_after_s: float = 0.02) -> None:
+        self.host, self.port = parse_broker_url(broker_url)
+        self.store = store
+        self.keys = keys
+        self.client_id = f"central-{worker_id}"
+        self.batch_max = batch_max
+        self.flush_after_s = flush_after_s
+        self.connected = threading.Event()
+        self.stored_total = 0
+        self.refused_total = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._batch: list[Incoming] = []
+        self._refused: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        self._batch_started = 0.0
+        self._backoff = Backoff(0.5, 10.0)
+
+    def start(self) -> IngestWorker:
+        self._thread = threading.Thread(target=self.run, name=self.client_id, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        client: mqtt.Client | None = None
+        next_attempt = 0.0
+        while not self._stop.is_set():
+            if client is None:
+                if time.monotonic() < next_attempt:
+                    self._stop.wait(0.1)
+                    continue
+                client = self._connect()
+                if client is None:
+                    next_attempt = time.monotonic() + self._backoff.next_delay()
+                    continue
+            rc = client.loop(timeout=0.01 if self._batch else 0.1)
+            if self._batch and (len(self._batch) >= self.batch_max
+                                or time.monotonic() - self._batch_started >= self.flush_after_s):
+                self._flush(client)
+            elif self._refused:
+                self._flush(client)
+            if rc != mqtt.MQTT_ERR_SUCCESS:
+                # Unacked work is simply not acked: the kiosks send it again.
+                self._batch.clear()
+                self._refused.clear()
+                self.connected.clear()
+                client = None
+                next_attempt = time.monotonic() + self._backoff.next_delay()
+        if client is not None:
+            client.disconnect()
+
+    def _connect(self) -> mqtt.Client | None:
+        client = new_client(self.client_id)
+        client.on_connect = self._on_connect
+        client.on_message = self._on_message
+        try:
+            client.connect(self.host, self.port, keepalive=30, clean_start=True)
+        except OSError:
+            log.info("broker unreachable")
+            return None
+        return client
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason_code: Any, _p: Any) -> None:
+        if reason_code.is_failure:
+            log.warning("broker refused connection: %s", reason_code)
+            return
+        self._backoff.reset()
+        client.subscribe(topics.CENTRAL_SHARED_SUBSCRIPTION, qos=1)
+        self.connected.set()
+        log.info("ingest worker %s connected", self.client_id)
+
+    def _on_message(self, _client: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+        try:
+            topic = topics.parse(message.topic)
+        except topics.TopicError:
+            return
+        if topic.kind != "submission":
+            return  # status, telemetry and events: the fleet registry (not yet built)
+        try:
+            env = Envelope.from_bytes(message.payload)
+        except EnvelopeError as exc:
+            self.refused_total += 1
+            log.warning("dropped an unreadable envelope from %s: %s", topic.device_id, exc)
+            return
+        try:
+            item = open_submission(self.keys, env, topic.device_id)
+        except PayloadRefused as exc:
+            self.refused_total += 1
+            log.warning("refused message %s from %s: %s", env.id, topic.device_id, exc)
+            if env.device_id == topic.device_id:
+                self._refused[topic.device_id].append((env.id, str(exc)))
+            return
+        if not self._batch:
+            self._batch_started = time.monotonic()
+        self._batch.append(item)
+
+    def _flush(self, client: mqtt.Client) -> None:
+        batch, self._batch = self._batch, []
+        stored = self.store.store_batch(batch)  # commits before anything is acked
+        self.stored_total += len(stored)
+        by_device: dict[str, list[str]] = defaultdict(list)
+        for item in batch:
+            by_device[item.envelope.device_id].append(item.envelope.id)
+        refused, self._refused = self._refused, defaultdict(list)
+        for device_id in set(by_device) | set(refused):
+            ack = Ack(tuple(by_device.get(device_id, ())), tuple(refused.get(device_id, ())))
+            client.publish(topics.down(device_id, "ack"), ack.to_bytes(), qos=1)

@@ -1,0 +1,11 @@
+"""Alembic environment for the central: always run through ``sync.sqlite.upgrade`` with a connection."""
+
+from alembic import context
+
+from sync.central.models import Base
+
+connection = context.config.attributes["connection"]
+context.configure(connection=connection, target_metadata=Base.metadata,
+                  render_as_batch=connection.dialect.name == "sqlite")
+with context.begin_transaction():
+    context.run_migrations()

@@ -1,0 +1,1 @@
+"""``kiosk-syncd``: owns the MQTT connection and drains the outbox."""

@@ -1,0 +1,226 @@
+"""The sync daemon: one thread owns the paho client and the outbox cursor.
+
+Delivery is at-least-once on the wire and exactly-once in effect: a row is done only when the
+central's ``down/ack`` names it. A broker PUBACK only frees a slot in the in-flight window.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from sync.daemon.backoff import Backoff
+from sync.device import DeviceConfig
+from sync.mqtt import new_client
+from sync.outbox.store import Outbox
+from sync.protocol import topics
+from sync.protocol.envelope import Ack, EnvelopeError
+
+log = logging.getLogger("kiosk.syncd")
+
+APP_VERSION = "0.1.0"
+
+
+class SyncDaemon:
+    def __init__(self, outbox: Outbox, device: DeviceConfig, *, window: int = 20,
+                 resend_after_s: float = 60.0, poll_interval_s: float = 0.1, keepalive_s: int = 30,
+                 backoff: Backoff | None = None) -> None:
+        self.outbox = outbox
+        self.device = device
+        self.window = window
+        self.resend_after_s = resend_after_s
+        self.poll_interval_s = poll_interval_s
+        self.keepalive_s = keepalive_s
+        self.backoff = backoff or Backoff(0.5, 30.0)
+        self.connected = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._inflight: dict[int, str] = {}
+        self._client: mqtt.Client | None = None
+        self._conn_counter = 0
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+
+    def start(self) -> SyncDaemon:
+        self._thread = threading.Thread(target=self.run, name="kiosk-syncd", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        """The daemon's loop; every paho call happens on the thread that runs this."""
+        host, port = self.device.broker_host_port
+        next_attempt = 0.0
+        next_housekeeping = 0.0
+        next_poll = 0.0
+        client: mqtt.Client | None = None
+        try:
+            while not self._stop.is_set():
+                now = time.monotonic()
+                if client is None and now >= next_attempt:
+                    client = self._connect(host, port)
+                    if client is None:
+                        delay = self.backoff.next_delay()
+                        next_attempt = now + delay
+                        log.info("broker unreachable; next attempt in %.1f s", delay)
+                if client is not None:
+                    rc = client.loop(timeout=0.05)
+                    if rc != mqtt.MQTT_ERR_SUCCESS:
+                        self._lost(client)
+                        client = None
+                        next_attempt = time.monotonic() + self.backoff.next_delay()
+                        continue
+                    if self.connected.is_set() and time.monotonic() >= next_poll:
+                        published = self._pump(client)
+                        next_poll = 0.0 if published else time.monotonic() + self.poll_interval_s
+                else:
+                    self._stop.wait(min(0.2, max(0.0, next_attempt - time.monotonic())))
+                if time.monotonic() >= next_housekeeping:
+                    self._housekeeping()
+                    next_housekeeping = time.monotonic() + 5.0
+        finally:
+            if client is not None:
+                self._graceful_disconnect(client)
+            self.outbox.set_states({"connected": "0", "daemon_seen": str(time.time())})
+
+    # -- connection ----------------------------------------------------------------------------------
+
+    def _connect(self, host: str, port: int) -> mqtt.Client | None:
+        self._conn_counter = self.outbox.next_counter("conn")
+        client = new_client(f"kiosk-{self.device.device_id}")
+        client.max_inflight_messages_set(self.window)
+        client.will_set(topics.up(self.device.device_id, "status"),
+                        self._status_payload("offline"), qos=1, retain=True)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_publish = self._on_publish
+        client.on_message = self._on_message
+        try:
+            client.connect(host, port, keepalive=self.keepalive_s, clean_start=True)
+        except OSError as exc:
+            log.info("connect failed: %s", type(exc).__name__)
+            return None
+        self._client = client
+        return client
+
+    def _status_payload(self, state: str) -> bytes:
+        return json.dumps({"state": state, "conn": self._conn_counter, "since": time.time(),
+                           "version": APP_VERSION, "site": self.device.site}).encode()
+
+    def _on_connect(self, client: mqtt.Client, _userdata: Any, _flags: Any, reason_code: Any,
+                    _properties: Any) -> None:
+        if reason_code.is_failure:
+            log.warning("broker refused connection: %s", reason_code)
+            return
+        self.backoff.reset()
+        self._inflight.clear()
+        # Clean start: whatever was in flight is gone from the session; the outbox sends it again.
+        requeued = self.outbox.requeue_sent()
+        client.subscribe(topics.down(self.device.device_id, "ack"), qos=1)
+        client.subscribe(topics.down(self.device.device_id, "cmd"), qos=1)
+        client.publish(topics.up(self.device.device_id, "status"), self._status_payload("online"),
+                       qos=1, retain=True)
+        self.outbox.set_states({"connected": "1", "connected_since": str(time.time()),
+                                "daemon_seen": str(time.time())})
+        self.connected.set()
+        log.info("connected (connection %d); %d unacked messages queued again", self._conn_counter, requeued)
+
+    def _on_disconnect(self, _client: mqtt.Client, _userdata: Any, _flags: Any, reason_code: Any,
+                       _properties: Any) -> None:
+        if self.connected.is_set():
+            log.info("disconnected: %s", reason_code)
+        self.connected.clear()
+
+    def _lost(self, client: mqtt.Client) -> None:
+        self.connected.clear()
+        self._inflight.clear()
+        self.outbox.set_states({"connected": "0"})
+        try:
+            client.disconnect()
+        except OSError:
+            pass
+        self._client = None
+
+    def _graceful_disconnect(self, client: mqtt.Client) -> None:
+        if self.connected.is_set():
+            info = client.publish(topics.up(self.device.device_id, "status"),
+                                  self._status_payload("offline"), qos=1, retain=True)
+            deadline = time.monotonic() + 2.0
+            while not info.is_published() and time.monotonic() < deadline:
+                if client.loop(timeout=0.05) != mqtt.MQTT_ERR_SUCCESS:
+                    break
+            client.disconnect()
+        self.connected.clear()
+
+    # -- sending -------------------------------------------------------------------------------------
+
+    def _pump(self, client: mqtt.Client) -> int:
+        room = self.window - len(self._inflight)
+        if room <= 0:
+            return 0
+        batch = self.outbox.pending_batch(room)
+        sent: list[str] = []
+        for msg in batch:
+            info = client.publish(topics.up(self.device.device_id, msg.kind), msg.body, qos=1)
+            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                log.info("publish not accepted by the client: %s", info.rc)
+                break
+            self._inflight[info.mid] = msg.id
+            sent.append(msg.id)
+        self.outbox.mark_sent(sent)
+        return len(sent)
+
+    def _on_publish(self, _client: mqtt.Client, _userdata: Any, mid: int, reason_code: Any,
+                    _properties: Any) -> None:
+        message_id = self._inflight.pop(mid, None)
+        if message_id is None:
+            return
+        # paho fires on_publish for MQTT 5 PUBACK failures too: such a message was not accepted.
+        if reason_code.is_failure:
+            log.warning("broker refused a message: %s", reason_code)
+            self.outbox.mark_pending([message_id], f"puback {reason_code}")
+
+    # -- receiving -----------------------------------------------------------------------------------
+
+    def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
+        try:
+            topic = topics.parse(message.topic)
+        except topics.TopicError:
+            return
+        if topic.device_id != self.device.device_id:
+            return
+        if topic.kind == "ack":
+            try:
+                ack = Ack.from_bytes(message.payload)
+            except EnvelopeError:
+                log.warning("ignored a malformed ack")
+                return
+            n = self.outbox.mark_acked(ack.ids)
+            for message_id, reason in ack.rejected:
+                log.warning("central refused a message: %s", reason)
+                self.outbox.mark_rejected(message_id, reason)
+            if n:
+                log.info("%d messages acknowledged by the central", n)
+        # down/cmd: signed commands arrive with the sync engine (not handled yet).
+
+    # -- housekeeping --------------------------------------------------------------------------------
+
+    def _housekeeping(self) -> None:
+        self.outbox.set_states({"daemon_seen": str(time.time()),
+                                "connected": "1" if self.connected.is_set() else "0"})
+        if self.connected.is_set():
+            stale = self.outbox.requeue_sent(self.resend_after_s)
+            if stale:
+                log.info("%d messages unacknowledged for %.0f s: sending again", stale, self.resend_after_s)

@@ -1,0 +1,1 @@
+"""The shared vocabulary of kiosk and central: topics, envelopes, sealing, ids, masking."""

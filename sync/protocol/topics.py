@@ -1,0 +1,54 @@
+"""MQTT topic names: ``kiosk/v1/{device_id}/{up|down}/{kind}``."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+ROOT = "kiosk/v1"
+UP_KINDS = frozenset({"submission", "attachment", "status", "telemetry", "event"})
+DOWN_KINDS = frozenset({"ack", "cmd"})
+# Several central workers split the fleet's uplink between them (MQTT 5 shared subscription).
+CENTRAL_SHARED_SUBSCRIPTION = f"$share/central/{ROOT}/+/up/#"
+
+_DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+class TopicError(ValueError):
+    """A topic that is not one of ours."""
+
+
+def check_device_id(device_id: str) -> str:
+    if not _DEVICE_ID.match(device_id):
+        raise TopicError("device id must be 1-64 characters of A-Z a-z 0-9 _ - (not starting with _ or -)")
+    return device_id
+
+
+def up(device_id: str, kind: str) -> str:
+    if kind not in UP_KINDS:
+        raise TopicError(f"unknown uplink kind {kind!r}")
+    return f"{ROOT}/{check_device_id(device_id)}/up/{kind}"
+
+
+def down(device_id: str, kind: str) -> str:
+    if kind not in DOWN_KINDS:
+        raise TopicError(f"unknown downlink kind {kind!r}")
+    return f"{ROOT}/{check_device_id(device_id)}/down/{kind}"
+
+
+@dataclass(frozen=True)
+class Topic:
+    device_id: str
+    direction: str  # "up" | "down"
+    kind: str
+
+
+def parse(topic: str) -> Topic:
+    parts = topic.split("/")
+    if len(parts) != 5 or f"{parts[0]}/{parts[1]}" != ROOT:
+        raise TopicError("not a kiosk/v1 topic")
+    _, _, device_id, direction, kind = parts
+    check_device_id(device_id)
+    if direction == "up" and kind in UP_KINDS or direction == "down" and kind in DOWN_KINDS:
+        return Topic(device_id, direction, kind)
+    raise TopicError("unknown direction or kind")
