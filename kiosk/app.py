@@ -12,7 +12,7 @@ from PySide6.QtQml import QQmlApplicationEngine
 from PySide6.QtQuick import QQuickWindow
 
 from kiosk import services
-from kiosk.journey import viewmodel as _journey_vm  # noqa: F401 - registers JourneyViewModel with QML
+from kiosk.journey import viewmodel as _journey_vm
 from kiosk.journey.submitter import Submitter
 
 QML_MAIN = Path(__file__).parent / "qml" / "Main.qml"

@@ -70,6 +70,43 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_selftest(args: argparse.Namespace) -> int:
+    import json
+
+    from drivers.registry import ConfigError, build_drivers, default_sim_config, selftest_all
+
+    home = resolve_home(args.home)
+    config_file = home / "drivers.json"
+    if config_file.exists() and not args.sim:
+        try:
+            config = json.loads(config_file.read_text(encoding="utf-8"))
+        except ValueError:
+            print(f"kiosk selftest: {config_file} is not valid JSON", file=sys.stderr)
+            return 2
+    elif args.sim:
+        config = default_sim_config(home)
+    else:
+        print(f"kiosk selftest: no drivers configured ({config_file} is missing; --sim tests the "
+              "simulated set)", file=sys.stderr)
+        return 2
+    try:
+        drivers = build_drivers(config, start=True)
+    except ConfigError as exc:
+        print(f"kiosk selftest: {exc}", file=sys.stderr)
+        return 2
+    try:
+        reports = selftest_all(drivers, timeout_s=args.timeout)
+    finally:
+        drivers.close()
+    if args.json:
+        print_json(reports)
+    else:
+        for r in reports:
+            mark = "PASS" if r["ok"] else "FAIL"
+            print(f"{mark}  {r['driver']:<18} {r['kind']:<8} {r['state']:<9} {r['last_error'] or ''}")
+    return 0 if all(r["ok"] for r in reports) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--home", help="kiosk data folder (default $KIOSK_HOME or ~/.local/share/kiosk)")
@@ -94,12 +131,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_status)
 
-    for name in ("selftest", "provision", "config"):
+    p = sub.add_parser("selftest", parents=[common], help="self-test every configured driver")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--sim", action="store_true", help="test the simulated driver set")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds per driver")
+    p.set_defaults(func=_cmd_selftest)
+
+    for name in ("provision", "config"):
         p = sub.add_parser(name, parents=[common], help="not yet available")
-        p.add_argument("rest", nargs=argparse.REMAINDER)
+        p.set_defaults(accepts_extra=True)
         p.set_defaults(func=lambda a, n=name: not_yet_available(f"kiosk {n}"))
 
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "accepts_extra", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     setup_logging(getattr(args, "verbose", False))
     return int(args.func(args))
 

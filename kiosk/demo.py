@@ -74,10 +74,7 @@ def run_demo(output: Path, headless: bool, timeout_s: float = 90.0) -> int:
         outbox = Outbox(kiosk_home / OUTBOX_FILE)
         syncd = _spawn(["sync.daemon.cli", "--home", str(kiosk_home)], work / "syncd.log")
         print(f"[demo] central and sync daemon started (logs in {work})")
-        if headless:
-            code = _scripted_session(outbox, device, output, timeout_s)
-        else:
-            code = _interactive(outbox, device)
+        code = _scripted_session(outbox, device, output, timeout_s) if headless else _interactive(outbox, device)
         if code == 0:
             records = subprocess.run(
                 [sys.executable, "-m", "sync.central.cli", "submissions", "--json", "--home", str(central_home)],
@@ -99,7 +96,7 @@ def _interactive(outbox: Outbox, device: DeviceConfig) -> int:
     from kiosk.journey.submitter import Submitter
 
     app = ensure_application()
-    engine, window = load_ui(Submitter(outbox, device))
+    engine, _window = load_ui(Submitter(outbox, device))
     print("[demo] the kiosk window is open; close it to end the demo")
     code = app.exec()
     del engine

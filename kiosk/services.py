@@ -20,7 +20,7 @@ def provide(kind: type[T], instance: T) -> None:
 
 def get(kind: type[T]) -> T:
     try:
-        return _services[kind]  # type: ignore[no-any-return]
+        return _services[kind]
     except KeyError:
         raise MissingService(f"no {kind.__name__} provided to the UI") from None
 

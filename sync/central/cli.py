@@ -135,10 +135,12 @@ def main(argv: list[str] | None = None) -> int:
 
     for name in ("fleet", "alarms", "enroll", "command"):
         p = sub.add_parser(name, parents=[common], help="not yet available")
-        p.add_argument("rest", nargs=argparse.REMAINDER)
+        p.set_defaults(accepts_extra=True)
         p.set_defaults(func=lambda a, n=name: not_yet_available(f"kiosk-central {n}"))
 
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "accepts_extra", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     setup_logging(args.verbose)
     return int(args.func(args))
 

@@ -49,7 +49,7 @@ def open_submission(keys: CentralKeys, env: Envelope, topic_device: str) -> Inco
 
 class IngestWorker:
     def __init__(self, broker_url: str, store: CentralStore, keys: CentralKeys, *, worker_id: str = "0",
-                 batch_max: int = 500, flush_after_s: float = 0.02) -> None:
+                 batch_max: int = 500, flush_after_s: float = 0.02, backoff: Backoff | None = None) -> None:
         self.host, self.port = parse_broker_url(broker_url)
         self.store = store
         self.keys = keys
@@ -64,7 +64,7 @@ class IngestWorker:
         self._batch: list[Incoming] = []
         self._refused: dict[str, list[tuple[str, str]]] = defaultdict(list)
         self._batch_started = 0.0
-        self._backoff = Backoff(0.5, 10.0)
+        self._backoff = backoff or Backoff(0.5, 10.0)
 
     def start(self) -> IngestWorker:
         self._thread = threading.Thread(target=self.run, name=self.client_id, daemon=True)
@@ -92,10 +92,8 @@ class IngestWorker:
                     next_attempt = time.monotonic() + self._backoff.next_delay()
                     continue
             rc = client.loop(timeout=0.01 if self._batch else 0.1)
-            if self._batch and (len(self._batch) >= self.batch_max
-                                or time.monotonic() - self._batch_started >= self.flush_after_s):
-                self._flush(client)
-            elif self._refused:
+            if (self._batch and (len(self._batch) >= self.batch_max
+                                or time.monotonic() - self._batch_started >= self.flush_after_s)) or self._refused:
                 self._flush(client)
             if rc != mqtt.MQTT_ERR_SUCCESS:
                 # Unacked work is simply not acked: the kiosks send it again.
@@ -109,6 +107,7 @@ class IngestWorker:
 
     def _connect(self) -> mqtt.Client | None:
         client = new_client(self.client_id)
+        client.will_set(topics.CENTRAL_STATUS, json.dumps({"state": "offline"}).encode(), qos=1, retain=True)
         client.on_connect = self._on_connect
         client.on_message = self._on_message
         try:
@@ -124,6 +123,10 @@ class IngestWorker:
             return
         self._backoff.reset()
         client.subscribe(topics.CENTRAL_SHARED_SUBSCRIPTION, qos=1)
+        # Published after the subscription on the same connection, so the broker already routes to us.
+        epoch = f"{self.client_id}:{time.time():.6f}"
+        client.publish(topics.CENTRAL_STATUS, json.dumps({"state": "online", "epoch": epoch}).encode(),
+                       qos=1, retain=True)
         self.connected.set()
         log.info("ingest worker %s connected", self.client_id)
 
@@ -135,7 +138,7 @@ class IngestWorker:
         if topic.kind != "submission":
             return  # status, telemetry and events: the fleet registry (not yet built)
         try:
-            env = Envelope.from_bytes(message.payload)
+            env = Envelope.from_bytes(bytes(message.payload))
         except EnvelopeError as exc:
             self.refused_total += 1
             log.warning("dropped an unreadable envelope from %s: %s", topic.device_id, exc)

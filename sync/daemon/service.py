@@ -6,6 +6,7 @@ central's ``down/ack`` names it. A broker PUBACK only frees a slot in the in-fli
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -43,6 +44,8 @@ class SyncDaemon:
         self._inflight: dict[int, str] = {}
         self._client: mqtt.Client | None = None
         self._conn_counter = 0
+        self.connect_attempts = 0
+        self._central_epoch: str | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -98,6 +101,7 @@ class SyncDaemon:
     # -- connection ----------------------------------------------------------------------------------
 
     def _connect(self, host: str, port: int) -> mqtt.Client | None:
+        self.connect_attempts += 1
         self._conn_counter = self.outbox.next_counter("conn")
         client = new_client(f"kiosk-{self.device.device_id}")
         client.max_inflight_messages_set(self.window)
@@ -130,6 +134,7 @@ class SyncDaemon:
         requeued = self.outbox.requeue_sent()
         client.subscribe(topics.down(self.device.device_id, "ack"), qos=1)
         client.subscribe(topics.down(self.device.device_id, "cmd"), qos=1)
+        client.subscribe(topics.CENTRAL_STATUS, qos=1)
         client.publish(topics.up(self.device.device_id, "status"), self._status_payload("online"),
                        qos=1, retain=True)
         self.outbox.set_states({"connected": "1", "connected_since": str(time.time()),
@@ -147,10 +152,8 @@ class SyncDaemon:
         self.connected.clear()
         self._inflight.clear()
         self.outbox.set_states({"connected": "0"})
-        try:
+        with contextlib.suppress(OSError):
             client.disconnect()
-        except OSError:
-            pass
         self._client = None
 
     def _graceful_disconnect(self, client: mqtt.Client) -> None:
@@ -195,6 +198,9 @@ class SyncDaemon:
     # -- receiving -----------------------------------------------------------------------------------
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if message.topic == topics.CENTRAL_STATUS:
+            self._on_central_status(bytes(message.payload))
+            return
         try:
             topic = topics.parse(message.topic)
         except topics.TopicError:
@@ -203,7 +209,7 @@ class SyncDaemon:
             return
         if topic.kind == "ack":
             try:
-                ack = Ack.from_bytes(message.payload)
+                ack = Ack.from_bytes(bytes(message.payload))
             except EnvelopeError:
                 log.warning("ignored a malformed ack")
                 return
@@ -214,6 +220,20 @@ class SyncDaemon:
             if n:
                 log.info("%d messages acknowledged by the central", n)
         # down/cmd: signed commands arrive with the sync engine (not handled yet).
+
+    def _on_central_status(self, payload: bytes) -> None:
+        try:
+            status = json.loads(payload)
+            online, epoch = status.get("state") == "online", str(status.get("epoch"))
+        except (ValueError, AttributeError):
+            return
+        if online and epoch != self._central_epoch:
+            self._central_epoch = epoch
+            # A central (re)started: what it may have missed is sent again now (it dedupes by id).
+            self._inflight.clear()
+            requeued = self.outbox.requeue_sent()
+            if requeued:
+                log.info("central came online: %d unacked messages sent again", requeued)
 
     # -- housekeeping --------------------------------------------------------------------------------
 

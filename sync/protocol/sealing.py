@@ -61,6 +61,7 @@ def seal(recipient_public_raw: bytes, plaintext: bytes, aad: bytes = b"") -> byt
 
 
 def open_sealed(private_raw: bytes, blob: bytes, aad: bytes = b"") -> bytes:
+    blob = bytes(blob)
     if len(blob) < _HEADER + 16 or not blob.startswith(MAGIC):
         raise SealError("not a sealed blob")
     private = X25519PrivateKey.from_private_bytes(private_raw)

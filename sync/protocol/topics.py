@@ -8,6 +8,10 @@ from dataclasses import dataclass
 ROOT = "kiosk/v1"
 UP_KINDS = frozenset({"submission", "attachment", "status", "telemetry", "event"})
 DOWN_KINDS = frozenset({"ack", "cmd"})
+# The central's presence (retained; its Will says offline). Kiosks send every unacked message again
+# when a new central epoch comes online, as Sparkplug's primary-host STATE does: what the broker
+# dropped while no ingest worker was subscribed is not left waiting for the resend timeout.
+CENTRAL_STATUS = f"{ROOT}/_central/status"
 # Several central workers split the fleet's uplink between them (MQTT 5 shared subscription).
 CENTRAL_SHARED_SUBSCRIPTION = f"$share/central/{ROOT}/+/up/#"
 
@@ -49,6 +53,6 @@ def parse(topic: str) -> Topic:
         raise TopicError("not a kiosk/v1 topic")
     _, _, device_id, direction, kind = parts
     check_device_id(device_id)
-    if direction == "up" and kind in UP_KINDS or direction == "down" and kind in DOWN_KINDS:
+    if (direction == "up" and kind in UP_KINDS) or (direction == "down" and kind in DOWN_KINDS):
         return Topic(device_id, direction, kind)
     raise TopicError("unknown direction or kind")

@@ -1,0 +1,64 @@
+"""A duplicate publish of the same message id leaves one row at the central, and is acked again."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from sync.broker import MosquittoBroker
+from sync.device import DeviceConfig
+from sync.mqtt import new_client
+from sync.outbox.store import Outbox
+from sync.protocol import topics
+from tests.helpers import Central, wait_until
+
+FIELDS = [{"id": "applicant_name", "kind": "name", "label": "申请人姓名", "value": "赵六"}]
+
+
+def test_same_message_published_twice_is_stored_once_and_acked_twice(
+        broker: MosquittoBroker, central: Central, outbox: Outbox, device: DeviceConfig) -> None:
+    receipt = outbox.enqueue_submission(device, "MZ-LNYD-001", FIELDS)
+    [msg] = outbox.pending_batch(10)
+
+    acks: list[dict[str, Any]] = []
+    subscribed = threading.Event()
+    client = new_client(f"dup-{device.device_id}")
+    client.on_subscribe = lambda *_a: subscribed.set()
+    client.on_message = lambda _c, _u, m: acks.append(json.loads(m.payload))
+    host, port = device.broker_host_port
+    client.connect(host, port, clean_start=True)
+    client.loop_start()
+    try:
+        client.subscribe(topics.down(device.device_id, "ack"), qos=1)
+        assert subscribed.wait(5)
+        for _ in range(2):
+            client.publish(topics.up(device.device_id, "submission"), msg.body, qos=1).wait_for_publish(5)
+        wait_until(lambda: len(acks) >= 2, what="two acks")
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    assert central.store.count() == 1
+    assert all(receipt.message_id in a["ids"] for a in acks)
+
+
+def test_duplicates_inside_one_batch_and_across_batches(tmp_path: Path, central: Central, outbox: Outbox,
+                                                         device: DeviceConfig, central_keys: Any) -> None:
+    from sync.central.ingest import open_submission
+    from sync.protocol.envelope import Envelope
+
+    outbox.enqueue_submission(device, "MZ-LNYD-001", FIELDS)
+    [msg] = outbox.pending_batch(10)
+    item = open_submission(central_keys, Envelope.from_bytes(msg.body), device.device_id)
+    assert central.store.store_batch([item, item]) == [item.envelope.id, item.envelope.id]
+    assert central.store.store_batch([item]) == [item.envelope.id]
+    assert central.store.count() == 1
+
+
+def test_paho_reason_codes_are_objects_with_is_failure() -> None:
+    """The daemon relies on MQTT 5 reason codes exposing is_failure (paho 2.x)."""
+    rc = mqtt.ReasonCode(mqtt.PacketTypes.PUBACK, identifier=0x87)  # not authorised
+    assert rc.is_failure
