@@ -116,10 +116,11 @@ def test_topics() -> None:
 
 def test_receipt_numbers_carry_a_check_digit() -> None:
     r = receipt_number("demo-kiosk-01", 42, dt.datetime(2026, 11, 27))
-    assert r.startswith("R20261127-SK01-000042-")
+    assert r.startswith("KR-20261127-SK01-000042-")
     assert is_receipt_number(r)
-    wrong = r[:-1] + str((int(r[-1]) + 1) % 10)
-    assert not is_receipt_number(wrong)
+    for i in (3, 12, 17, 20):  # a digit mistyped in the date, device or sequence
+        wrong = r[:i] + ("1" if r[i] != "1" else "2") + r[i + 1:]
+        assert not is_receipt_number(wrong)
     assert not is_receipt_number("R2026-xx")
 
 
