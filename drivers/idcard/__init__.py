@@ -1,0 +1,57 @@
+"""Second-generation resident ID card readers: serial protocol, text block, driver, simulator."""
+
+from drivers.idcard.protocol import (
+    CardAuthenticationError,
+    CardNotFoundError,
+    CardReadFailedError,
+    CardSelectError,
+    CardVerificationError,
+    FrameChecksumError,
+    FrameDecoder,
+    FrameError,
+    FrameFormatError,
+    FrameLengthError,
+    FrameTruncatedError,
+    IdCardError,
+    NotAuthorisedError,
+    RandomNumberError,
+    ReaderStatusError,
+    SelfTestFailedError,
+    WrongCardError,
+)
+from drivers.idcard.reader import (
+    CardRemovedError,
+    ReaderIOError,
+    ReaderTimeoutError,
+    ReaderTimeouts,
+    SerialIdCardReader,
+)
+from drivers.idcard.textblock import TextBlockError, build_text_block, parse_text_block
+
+__all__ = [
+    "CardAuthenticationError",
+    "CardNotFoundError",
+    "CardReadFailedError",
+    "CardRemovedError",
+    "CardSelectError",
+    "CardVerificationError",
+    "FrameChecksumError",
+    "FrameDecoder",
+    "FrameError",
+    "FrameFormatError",
+    "FrameLengthError",
+    "FrameTruncatedError",
+    "IdCardError",
+    "NotAuthorisedError",
+    "RandomNumberError",
+    "ReaderIOError",
+    "ReaderStatusError",
+    "ReaderTimeoutError",
+    "ReaderTimeouts",
+    "SelfTestFailedError",
+    "SerialIdCardReader",
+    "TextBlockError",
+    "WrongCardError",
+    "build_text_block",
+    "parse_text_block",
+]
