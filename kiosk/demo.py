@@ -69,7 +69,8 @@ def run_demo(output: Path, headless: bool, timeout_s: float = 90.0) -> int:
                          work / "central.log")
         kiosk_home = work / "kiosk"
         kiosk_home.mkdir()
-        device = DeviceConfig(DEMO_DEVICE, DEMO_SITE, broker.url, base64.b64encode(keys.seal.public_raw).decode())
+        device = DeviceConfig(DEMO_DEVICE, DEMO_SITE, broker.url, base64.b64encode(keys.seal.public_raw).decode(),
+                              base64.b64encode(keys.command_public_raw).decode())
         device.save(kiosk_home)
         outbox = Outbox(kiosk_home / OUTBOX_FILE)
         syncd = _spawn(["sync.daemon.cli", "--home", str(kiosk_home)], work / "syncd.log")

@@ -41,10 +41,15 @@ class DeviceConfig:
     site: str
     broker_url: str
     central_seal_key: str  # base64 of the central's X25519 public key
+    central_command_key: str = ""  # base64 of the central's Ed25519 command-verify key ("" = none)
 
     @property
     def seal_public_key(self) -> bytes:
         return base64.b64decode(self.central_seal_key)
+
+    @property
+    def command_public_key(self) -> bytes | None:
+        return base64.b64decode(self.central_command_key) if self.central_command_key else None
 
     @property
     def broker_host_port(self) -> tuple[str, int]:
@@ -62,7 +67,8 @@ class DeviceConfig:
             raise DeviceConfigError(f"this kiosk is not provisioned: {path} is missing")
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            cfg = cls(**{k: data[k] for k in ("device_id", "site", "broker_url", "central_seal_key")})
+            cfg = cls(**{k: data[k] for k in ("device_id", "site", "broker_url", "central_seal_key")},
+                      central_command_key=str(data.get("central_command_key", "")))
             check_device_id(cfg.device_id)
             if len(cfg.seal_public_key) != 32:
                 raise ValueError("seal key length")

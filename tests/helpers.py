@@ -45,7 +45,8 @@ def start_central(broker_url: str, db_path: Path, keys: CentralKeys, worker_id: 
 def make_device(home: Path, broker_url: str, keys: CentralKeys) -> DeviceConfig:
     home.mkdir(parents=True, exist_ok=True)
     device = DeviceConfig(f"t-{uuid.uuid4().hex[:10]}", "测试街道", broker_url,
-                          base64.b64encode(keys.seal.public_raw).decode())
+                          base64.b64encode(keys.seal.public_raw).decode(),
+                          base64.b64encode(keys.command_public_raw).decode())
     device.save(home)
     return device
 

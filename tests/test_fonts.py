@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QRect, Qt
-from PySide6.QtGui import QColor, QFont, QFontInfo, QImage, QPainter
+from PySide6.QtGui import QColor, QFont, QFontDatabase, QFontInfo, QImage, QPainter
 
 from kiosk.app import FONT_FAMILIES, ensure_application
 
@@ -25,9 +25,11 @@ def test_a_cjk_font_is_installed_and_used(qapp: Any) -> None:
     ensure_application()
     font = QFont(qapp.font())
     font.setPixelSize(48)
-    resolved = QFontInfo(font).family()
-    assert resolved in FONT_FAMILIES[:2], (
-        f"the UI font resolves to {resolved!r}: install fonts-wqy-microhei or fonts-noto-cjk")
+    resolved = QFontInfo(font).family()  # may be the localised name (文泉驿微米黑) under zh_CN
+    chinese = QFontDatabase.families(QFontDatabase.WritingSystem.SimplifiedChinese)
+    assert resolved in chinese, (
+        f"the UI font resolves to {resolved!r}, which has no Simplified Chinese: install fonts-wqy-microhei "
+        f"or fonts-noto-cjk (wanted one of {FONT_FAMILIES[:2]})")
     blank = _render(font, " ")
     missing = _render(font, "\ue000")  # a private-use character: no font has it, so it draws a box
     shapes = set()

@@ -53,15 +53,17 @@ def test_open_sealed_rejects_garbage_with_seal_error_only(data: bytes) -> None:
 
 def _envelope(**kw: object) -> Envelope:
     base: dict[str, object] = dict(id=new_message_id(), seq=7, device_id="k-01", kind="submission",
-                                   created_at=1.5, service_code="MZ-LNYD-001", receipt_no="R1", sealed=b"\x00\x01")
+                                   created_at=1.5, meta={"service_code": "MZ-LNYD-001", "receipt_no": "KR-1"},
+                                   sealed=b"\x00\x01")
     base.update(kw)
     return Envelope(**base)  # type: ignore[arg-type]
 
 
 @settings(max_examples=50, deadline=None)
-@given(seq=st.integers(0, 2**40), sealed=st.binary(max_size=512), code=st.text(max_size=30))
-def test_envelope_round_trip(seq: int, sealed: bytes, code: str) -> None:
-    env = _envelope(seq=seq, sealed=sealed, service_code=code)
+@given(seq=st.integers(0, 2**40), sealed=st.binary(max_size=512), code=st.text(max_size=30),
+       kind=st.sampled_from(["submission", "attachment", "event", "telemetry"]))
+def test_envelope_round_trip(seq: int, sealed: bytes, code: str, kind: str) -> None:
+    env = _envelope(seq=seq, sealed=sealed, meta={"service_code": code, "n": [1, 2]}, kind=kind)
     assert Envelope.from_bytes(env.to_bytes()) == env
 
 
@@ -83,6 +85,9 @@ def test_envelope_rejects_garbage_with_envelope_error_only(data: bytes) -> None:
     lambda d: d.update(device_id="../x"),
     lambda d: d.update(sealed="not base64!"),
     lambda d: d.update(id=""),
+    lambda d: d.update(kind="cmd"),
+    lambda d: d.update(meta=[]),
+    lambda d: d.update(meta={"x": "y" * 20_000}),
 ])
 def test_envelope_field_errors(mutate: object) -> None:
     d = json.loads(_envelope().to_bytes())

@@ -13,38 +13,15 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from sync.central.keys import CentralKeys
-from sync.central.store import CentralStore, Incoming
+from sync.central.messages import Incoming, Refused, parse
+from sync.central.store import CentralStore
 from sync.daemon.backoff import Backoff
 from sync.mqtt import new_client
 from sync.protocol import topics
 from sync.protocol.broker_url import parse_broker_url
-from sync.protocol.envelope import Ack, Envelope, EnvelopeError
-from sync.protocol.sealing import SealError, open_sealed
+from sync.protocol.envelope import Ack
 
 log = logging.getLogger("kiosk.central.ingest")
-
-
-class PayloadRefused(ValueError):
-    """A well-formed envelope whose content the central will not store (reason is safe to log)."""
-
-
-def open_submission(keys: CentralKeys, env: Envelope, topic_device: str) -> Incoming:
-    if env.device_id != topic_device:
-        raise PayloadRefused("device id does not match the topic")
-    try:
-        plain = open_sealed(keys.seal.private_raw, env.sealed, aad=env.id.encode("ascii", "replace"))
-    except SealError as exc:
-        raise PayloadRefused(f"sealed payload: {exc}") from exc
-    try:
-        body = json.loads(plain)
-        fields = body["fields"]
-        if body.get("service_code") != env.service_code or not isinstance(fields, list):
-            raise ValueError("mismatch")
-        if not all(isinstance(f, dict) for f in fields):
-            raise ValueError("fields")
-    except (ValueError, KeyError, TypeError) as exc:
-        raise PayloadRefused("payload does not match its envelope") from exc
-    return Incoming(env, fields)
 
 
 class IngestWorker:
@@ -65,6 +42,7 @@ class IngestWorker:
         self._refused: dict[str, list[tuple[str, str]]] = defaultdict(list)
         self._batch_started = 0.0
         self._backoff = backoff or Backoff(0.5, 10.0)
+        self._client: mqtt.Client | None = None
 
     def start(self) -> IngestWorker:
         self._thread = threading.Thread(target=self.run, name=self.client_id, daemon=True)
@@ -92,8 +70,8 @@ class IngestWorker:
                     next_attempt = time.monotonic() + self._backoff.next_delay()
                     continue
             rc = client.loop(timeout=0.01 if self._batch else 0.1)
-            if (self._batch and (len(self._batch) >= self.batch_max
-                                or time.monotonic() - self._batch_started >= self.flush_after_s)) or self._refused:
+            if self._refused or (self._batch and (len(self._batch) >= self.batch_max
+                                                  or time.monotonic() - self._batch_started >= self.flush_after_s)):
                 self._flush(client)
             if rc != mqtt.MQTT_ERR_SUCCESS:
                 # Unacked work is simply not acked: the kiosks send it again.
@@ -103,6 +81,10 @@ class IngestWorker:
                 client = None
                 next_attempt = time.monotonic() + self._backoff.next_delay()
         if client is not None:
+            if self._batch:
+                self._flush(client)
+            client.publish(topics.CENTRAL_STATUS, json.dumps({"state": "offline"}).encode(), qos=1, retain=True)
+            client.loop(timeout=0.1)
             client.disconnect()
 
     def _connect(self) -> mqtt.Client | None:
@@ -135,21 +117,15 @@ class IngestWorker:
             topic = topics.parse(message.topic)
         except topics.TopicError:
             return
-        if topic.kind != "submission":
-            return  # status, telemetry and events: the fleet registry (not yet built)
-        try:
-            env = Envelope.from_bytes(bytes(message.payload))
-        except EnvelopeError as exc:
-            self.refused_total += 1
-            log.warning("dropped an unreadable envelope from %s: %s", topic.device_id, exc)
+        if topic.direction != "up":
             return
         try:
-            item = open_submission(self.keys, env, topic.device_id)
-        except PayloadRefused as exc:
+            item = parse(self.keys, topic, bytes(message.payload))
+        except Refused as exc:
             self.refused_total += 1
-            log.warning("refused message %s from %s: %s", env.id, topic.device_id, exc)
-            if env.device_id == topic.device_id:
-                self._refused[topic.device_id].append((env.id, str(exc)))
+            log.warning("refused a %s from %s: %s", topic.kind, topic.device_id, exc.reason)
+            if exc.message_id is not None:
+                self._refused[topic.device_id].append((exc.message_id, exc.reason))
             return
         if not self._batch:
             self._batch_started = time.monotonic()
@@ -157,12 +133,9 @@ class IngestWorker:
 
     def _flush(self, client: mqtt.Client) -> None:
         batch, self._batch = self._batch, []
-        stored = self.store.store_batch(batch)  # commits before anything is acked
-        self.stored_total += len(stored)
-        by_device: dict[str, list[str]] = defaultdict(list)
-        for item in batch:
-            by_device[item.envelope.device_id].append(item.envelope.id)
+        acks = self.store.apply(batch)  # commits before anything is acked
+        self.stored_total += sum(1 for i in batch if i.topic.kind == "submission")
         refused, self._refused = self._refused, defaultdict(list)
-        for device_id in set(by_device) | set(refused):
-            ack = Ack(tuple(by_device.get(device_id, ())), tuple(refused.get(device_id, ())))
+        for device_id in set(acks) | set(refused):
+            ack = Ack(tuple(dict.fromkeys(acks.get(device_id, ()))), tuple(refused.get(device_id, ())))
             client.publish(topics.down(device_id, "ack"), ack.to_bytes(), qos=1)

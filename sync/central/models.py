@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Float, Integer, String, Text
+from sqlalchemy import Boolean, Float, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -21,3 +21,72 @@ class Submission(Base):
     created_at: Mapped[float] = mapped_column(Float)  # on the kiosk
     received_at: Mapped[float] = mapped_column(Float, index=True)  # committed here
     fields_json: Mapped[str] = mapped_column(Text)  # the opened payload's fields (personal data)
+    attachments_expected: Mapped[int] = mapped_column(Integer, default=0)
+    complete: Mapped[bool] = mapped_column(Boolean, default=True)  # every attachment chunk stored
+
+
+class AttachmentChunk(Base):
+    """One stored chunk of a sealed attachment, until its file is complete and reassembled."""
+
+    __tablename__ = "attachment_chunks"
+
+    submission_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    file: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chunk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(64), unique=True)
+    device_id: Mapped[str] = mapped_column(String(64))
+    chunks: Mapped[int] = mapped_column(Integer)
+    file_sha256: Mapped[str] = mapped_column(String(64))
+    file_size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AttachmentFile(Base):
+    """A reassembled attachment, kept sealed at rest (opened only to view it)."""
+
+    __tablename__ = "attachments"
+
+    submission_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    file: Mapped[int] = mapped_column(Integer, primary_key=True)
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Event(Base):
+    """Ratings, complaints, command results and alarms from the kiosks."""
+
+    __tablename__ = "events"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(64), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    type: Mapped[str] = mapped_column(String(32), index=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    received_at: Mapped[float] = mapped_column(Float, index=True)
+    meta_json: Mapped[str] = mapped_column(Text)
+    private_json: Mapped[str | None] = mapped_column(Text, nullable=True)  # opened sealed part, if any
+
+
+class Device(Base):
+    """The fleet registry's view of one kiosk (grown by the central platform issue)."""
+
+    __tablename__ = "devices"
+
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    site: Mapped[str] = mapped_column(String(128), default="")
+    status: Mapped[str] = mapped_column(String(16), default="unknown")  # online/offline from up/status
+    conn: Mapped[int] = mapped_column(Integer, default=0)  # connection counter of that status
+    status_at: Mapped[float] = mapped_column(Float, default=0.0)
+    last_seen: Mapped[float] = mapped_column(Float, default=0.0)
+    version: Mapped[str] = mapped_column(String(32), default="")
+    telemetry_json: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class TelemetrySample(Base):
+    __tablename__ = "telemetry"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    device_id: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[float] = mapped_column(Float, index=True)
+    data_json: Mapped[str] = mapped_column(Text)

@@ -1,30 +1,36 @@
-"""The central's submission store: idempotent by message id, one transaction per batch."""
+"""The central's store: one transaction per ingest batch, idempotent by message id.
+
+``apply`` returns, per device, the ids to acknowledge — only once their transaction has committed.
+A submission with attachments is acknowledged only when every chunk of every file is stored and the
+files reassemble to their checksums; each chunk is acknowledged as it is stored, so a kiosk resumes
+an interrupted upload where it stopped.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import time
+from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
-from sync.central.models import Submission
-from sync.protocol.envelope import Envelope
+from sync.central.messages import Incoming
+from sync.central.models import AttachmentChunk, AttachmentFile, Device, Event, Submission, TelemetrySample
 from sync.protocol.masking import mask_field
 from sync.sqlite import make_engine, upgrade
 
+log = logging.getLogger("kiosk.central.store")
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
-
-@dataclass(frozen=True)
-class Incoming:
-    envelope: Envelope
-    fields: list[dict[str, Any]]
+Acks = dict[str, list[str]]
 
 
 class CentralStore:
@@ -36,41 +42,188 @@ class CentralStore:
     def close(self) -> None:
         self.engine.dispose()
 
-    def store_batch(self, items: Sequence[Incoming]) -> list[str]:
-        """Store what is new; return every id now durably stored (new and already known) for the ack."""
+    # -- ingest ----------------------------------------------------------------------------------------
+
+    def apply(self, items: Sequence[Incoming]) -> Acks:
+        """Store a batch; return the ids to ack per device (after this returns, they are committed)."""
         if not items:
-            return []
+            return {}
         try:
-            return self._store(items)
+            return self._apply(items)
         except IntegrityError:
             # Another worker stored one of these between our check and our commit: go one by one.
-            done: list[str] = []
+            acks: Acks = defaultdict(list)
             for item in items:
                 try:
-                    done += self._store([item])
+                    for device, ids in self._apply([item]).items():
+                        acks[device] += ids
                 except IntegrityError:
-                    done.append(item.envelope.id)
-            return done
+                    again = self._apply([item])  # now it is a known duplicate
+                    for device, ids in again.items():
+                        acks[device] += ids
+            return dict(acks)
 
-    def _store(self, items: Sequence[Incoming]) -> list[str]:
-        ids = [i.envelope.id for i in items]
+    def _apply(self, items: Sequence[Incoming]) -> Acks:
+        acks: Acks = defaultdict(list)
         now = time.time()
         with self._session.begin() as s:
-            known = set(s.scalars(select(Submission.id).where(Submission.id.in_(ids))))
             for item in items:
-                env = item.envelope
-                if env.id in known:
-                    continue
-                known.add(env.id)
-                s.add(Submission(id=env.id, device_id=env.device_id, seq=env.seq,
-                                 service_code=env.service_code, receipt_no=env.receipt_no,
-                                 created_at=env.created_at, received_at=now,
-                                 fields_json=json.dumps(item.fields, ensure_ascii=False)))
-        return ids
+                kind = item.topic.kind
+                if kind == "submission":
+                    self._submission(s, item, now, acks)
+                elif kind == "attachment":
+                    self._chunk(s, item, acks)
+                elif kind == "event":
+                    self._event(s, item, now, acks)
+                elif kind == "telemetry":
+                    self._telemetry(s, item, now)
+                elif kind == "status":
+                    self._status(s, item, now)
+                self._seen(s, item.device_id, now)
+        return dict(acks)
 
-    def count(self) -> int:
+    def _submission(self, s: Session, item: Incoming, now: float, acks: Acks) -> None:
+        env = item.envelope
+        assert env is not None
+        sub = s.get(Submission, env.id)
+        if sub is None:
+            expected = len(env.meta.get("attachments", []))
+            sub = Submission(id=env.id, device_id=env.device_id, seq=env.seq,
+                             service_code=env.meta_str("service_code"), receipt_no=env.meta_str("receipt_no", 32),
+                             created_at=env.created_at, received_at=now,
+                             fields_json=json.dumps(item.opened.get("fields", []), ensure_ascii=False),
+                             attachments_expected=expected, complete=expected == 0)
+            s.add(sub)
+            s.flush()
+        if not sub.complete:
+            self._check_complete(s, sub)
+        if sub.complete:
+            acks[env.device_id].append(env.id)
+
+    def _chunk(self, s: Session, item: Incoming, acks: Acks) -> None:
+        env = item.envelope
+        assert env is not None
+        sub_id, file, chunk = env.meta_str("submission_id"), env.meta_int("file"), env.meta_int("chunk")
+        acks[env.device_id].append(env.id)  # stored now or before: either way durable after commit
+        if s.get(AttachmentFile, (sub_id, file)) is not None \
+                or s.get(AttachmentChunk, (sub_id, file, chunk)) is not None:
+            return
+        s.add(AttachmentChunk(submission_id=sub_id, file=file, chunk=chunk, message_id=env.id,
+                              device_id=env.device_id, chunks=env.meta_int("chunks"),
+                              file_sha256=env.meta_str("file_sha256"), file_size=env.meta_int("file_size"),
+                              data=env.sealed))
+        s.flush()
+        self._assemble(s, sub_id, file)
+        sub = s.get(Submission, sub_id)
+        if sub is not None and not sub.complete:
+            self._check_complete(s, sub)
+            if sub.complete:
+                acks[sub.device_id].append(sub.id)
+
+    def _assemble(self, s: Session, sub_id: str, file: int) -> None:
+        rows = s.scalars(select(AttachmentChunk).where(AttachmentChunk.submission_id == sub_id,
+                                                       AttachmentChunk.file == file)
+                         .order_by(AttachmentChunk.chunk)).all()
+        if not rows or len(rows) != rows[0].chunks:
+            return
+        blob = b"".join(r.data for r in rows)
+        digest = hashlib.sha256(blob).hexdigest()
+        if digest != rows[0].file_sha256 or len(blob) != rows[0].file_size:
+            log.error("attachment %d of %s does not reassemble to its checksum", file, sub_id)
+            return
+        s.add(AttachmentFile(submission_id=sub_id, file=file, size=len(blob), sha256=digest, sealed=blob))
+        s.execute(delete(AttachmentChunk).where(AttachmentChunk.submission_id == sub_id,
+                                                AttachmentChunk.file == file))
+
+    @staticmethod
+    def _check_complete(s: Session, sub: Submission) -> None:
+        have = s.scalar(select(func.count()).select_from(AttachmentFile)
+                        .where(AttachmentFile.submission_id == sub.id)) or 0
+        if have >= sub.attachments_expected:
+            sub.complete = True
+
+    def _event(self, s: Session, item: Incoming, now: float, acks: Acks) -> None:
+        env = item.envelope
+        assert env is not None
+        if s.get(Event, env.id) is None:
+            s.add(Event(id=env.id, device_id=env.device_id, seq=env.seq, type=env.meta_str("type", 32),
+                        created_at=env.created_at, received_at=now,
+                        meta_json=json.dumps(env.meta, ensure_ascii=False),
+                        private_json=json.dumps(item.opened, ensure_ascii=False) if item.opened else None))
+        acks[env.device_id].append(env.id)
+
+    def _telemetry(self, s: Session, item: Incoming, now: float) -> None:
+        env = item.envelope
+        assert env is not None
+        data = json.dumps(env.meta, ensure_ascii=False)
+        s.add(TelemetrySample(device_id=env.device_id, at=env.created_at, data_json=data))
+        device = self._device(s, env.device_id)
+        device.telemetry_json = data
+
+    def _status(self, s: Session, item: Incoming, now: float) -> None:
+        st = item.status
+        device = self._device(s, item.device_id)
+        conn = int(st.get("conn", 0))
+        # A Will that arrives after a newer connection's online (a smaller counter) is stale: ignored.
+        if conn < device.conn:
+            log.info("ignored a stale %s status from %s (connection %d < %d)", st["state"], item.device_id,
+                     conn, device.conn)
+            return
+        device.conn = conn
+        device.status = str(st["state"])
+        device.status_at = now
+        device.site = str(st.get("site", device.site))[:128]
+        device.version = str(st.get("version", device.version))[:32]
+
+    @staticmethod
+    def _device(s: Session, device_id: str) -> Device:
+        device = s.get(Device, device_id)
+        if device is None:
+            device = Device(device_id=device_id, site="", status="unknown", conn=0, status_at=0.0, last_seen=0.0,
+                            version="", telemetry_json="{}")
+            s.add(device)
+            s.flush()
+        return device
+
+    def _seen(self, s: Session, device_id: str, now: float) -> None:
+        self._device(s, device_id).last_seen = now
+
+    # -- queries -----------------------------------------------------------------------------------------
+
+    def count(self, complete_only: bool = False) -> int:
+        stmt = select(func.count()).select_from(Submission)
+        if complete_only:
+            stmt = stmt.where(Submission.complete.is_(True))
         with self._session() as s:
-            return len(s.scalars(select(Submission.id)).all())
+            return s.scalar(stmt) or 0
+
+    def duplicates(self) -> int:
+        """Rows sharing a (device, seq): must always be 0."""
+        with self._session() as s:
+            sub = (select(Submission.device_id, Submission.seq).group_by(Submission.device_id, Submission.seq)
+                   .having(func.count() > 1)).subquery()
+            return s.scalar(select(func.count()).select_from(sub)) or 0
+
+    def attachment(self, submission_id: str, file: int) -> AttachmentFile | None:
+        with self._session() as s:
+            return s.get(AttachmentFile, (submission_id, file))
+
+    def events(self, event_type: str | None = None) -> list[dict[str, Any]]:
+        stmt = select(Event).order_by(Event.received_at)
+        if event_type:
+            stmt = stmt.where(Event.type == event_type)
+        with self._session() as s:
+            return [{"id": e.id, "device_id": e.device_id, "type": e.type, "meta": json.loads(e.meta_json),
+                     "created_at": e.created_at} for e in s.scalars(stmt)]
+
+    def device(self, device_id: str) -> dict[str, Any] | None:
+        with self._session() as s:
+            d = s.get(Device, device_id)
+            if d is None:
+                return None
+            return {"device_id": d.device_id, "site": d.site, "status": d.status, "conn": d.conn,
+                    "status_at": d.status_at, "last_seen": d.last_seen, "version": d.version,
+                    "telemetry": json.loads(d.telemetry_json)}
 
     def list_masked(self, limit: int = 1000) -> list[dict[str, Any]]:
         """Submissions for listings and logs: personal data masked by field kind."""
@@ -82,6 +235,7 @@ class CentralStore:
             out.append({
                 "id": r.id, "device_id": r.device_id, "seq": r.seq, "service_code": r.service_code,
                 "receipt_no": r.receipt_no, "created_at": r.created_at, "received_at": r.received_at,
+                "complete": r.complete, "attachments": r.attachments_expected,
                 "fields": [{"id": f.get("id"), "label": f.get("label"),
                             "value": mask_field(str(f.get("kind", "")), f.get("value"))} for f in fields],
             })

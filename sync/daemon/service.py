@@ -11,6 +11,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -30,7 +31,8 @@ APP_VERSION = "0.1.0"
 class SyncDaemon:
     def __init__(self, outbox: Outbox, device: DeviceConfig, *, window: int = 20,
                  resend_after_s: float = 60.0, poll_interval_s: float = 0.1, keepalive_s: int = 30,
-                 backoff: Backoff | None = None) -> None:
+                 heartbeat_interval_s: float = 30.0, backoff: Backoff | None = None,
+                 command_handler: Callable[[bytes], None] | None = None) -> None:
         self.outbox = outbox
         self.device = device
         self.window = window
@@ -41,7 +43,12 @@ class SyncDaemon:
         self.connected = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._inflight: dict[int, str] = {}
+        self.heartbeat_interval_s = heartbeat_interval_s
+        self.command_handler = command_handler
+        self._inflight: dict[int, str] = {}  # paho mid -> outbox message id
+        self._inflight_telemetry: dict[int, int] = {}  # paho mid -> telemetry queue row
+        self._started = time.time()
+        self._refusing: str | None = None
         self._client: mqtt.Client | None = None
         self._conn_counter = 0
         self.connect_attempts = 0
@@ -67,6 +74,7 @@ class SyncDaemon:
         host, port = self.device.broker_host_port
         next_attempt = 0.0
         next_housekeeping = 0.0
+        next_heartbeat = 0.0
         next_poll = 0.0
         client: mqtt.Client | None = None
         try:
@@ -93,6 +101,10 @@ class SyncDaemon:
                 if time.monotonic() >= next_housekeeping:
                     self._housekeeping()
                     next_housekeeping = time.monotonic() + 5.0
+                if time.monotonic() >= next_heartbeat:
+                    self._heartbeat()
+                    next_heartbeat = time.monotonic() + self.heartbeat_interval_s
+                    next_poll = 0.0
         finally:
             if client is not None:
                 self._graceful_disconnect(client)
@@ -130,6 +142,7 @@ class SyncDaemon:
             return
         self.backoff.reset()
         self._inflight.clear()
+        self._inflight_telemetry.clear()
         # Clean start: whatever was in flight is gone from the session; the outbox sends it again.
         requeued = self.outbox.requeue_sent()
         client.subscribe(topics.down(self.device.device_id, "ack"), qos=1)
@@ -151,6 +164,7 @@ class SyncDaemon:
     def _lost(self, client: mqtt.Client) -> None:
         self.connected.clear()
         self._inflight.clear()
+        self._inflight_telemetry.clear()
         self.outbox.set_states({"connected": "0"})
         with contextlib.suppress(OSError):
             client.disconnect()
@@ -170,7 +184,7 @@ class SyncDaemon:
     # -- sending -------------------------------------------------------------------------------------
 
     def _pump(self, client: mqtt.Client) -> int:
-        room = self.window - len(self._inflight)
+        room = self.window - len(self._inflight) - len(self._inflight_telemetry)
         if room <= 0:
             return 0
         batch = self.outbox.pending_batch(room)
@@ -183,10 +197,29 @@ class SyncDaemon:
             self._inflight[info.mid] = msg.id
             sent.append(msg.id)
         self.outbox.mark_sent(sent)
-        return len(sent)
+        room -= len(sent)
+        published = len(sent)
+        if room > 0:
+            busy = set(self._inflight_telemetry.values())
+            for row_id, body in self.outbox.telemetry_batch(room + len(busy)):
+                if row_id in busy or room <= 0:
+                    continue
+                info = client.publish(topics.up(self.device.device_id, "telemetry"), body, qos=1)
+                if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                    break
+                self._inflight_telemetry[info.mid] = row_id
+                room -= 1
+                published += 1
+        return published
 
     def _on_publish(self, _client: mqtt.Client, _userdata: Any, mid: int, reason_code: Any,
                     _properties: Any) -> None:
+        row_id = self._inflight_telemetry.pop(mid, None)
+        if row_id is not None:
+            # Telemetry needs no application ack: accepted by the broker is delivered enough.
+            if not reason_code.is_failure:
+                self.outbox.telemetry_done([row_id])
+            return
         message_id = self._inflight.pop(mid, None)
         if message_id is None:
             return
@@ -219,7 +252,11 @@ class SyncDaemon:
                 self.outbox.mark_rejected(message_id, reason)
             if n:
                 log.info("%d messages acknowledged by the central", n)
-        # down/cmd: signed commands arrive with the sync engine (not handled yet).
+        elif topic.kind == "cmd":
+            if self.command_handler is None:
+                log.warning("a command arrived but this kiosk has no command verifier")
+                return
+            self.command_handler(bytes(message.payload))
 
     def _on_central_status(self, payload: bytes) -> None:
         try:
@@ -236,6 +273,34 @@ class SyncDaemon:
                 log.info("central came online: %d unacked messages sent again", requeued)
 
     # -- housekeeping --------------------------------------------------------------------------------
+
+    def telemetry(self) -> dict[str, Any]:
+        """The heartbeat's figures: queue, delivery, disk, drivers, versions. No personal data."""
+        states = self.outbox.states()
+        refusal = self.outbox.refusal()
+        last = states.get("last_delivery")
+        return {
+            "queue": self.outbox.counts_by_kind(),
+            "oldest_pending_s": self.outbox.oldest_undelivered_age(),
+            "last_delivery": float(last) if last else None,
+            "disk_free": self.outbox.disk_free(),
+            "drivers": self.outbox.driver_health(),
+            "versions": {"app": APP_VERSION, "catalog": states.get("catalog_version")},
+            "uptime_s": round(time.time() - self._started, 1),
+            "refusing": refusal.code if refusal else None,
+            "maintenance": states.get("maintenance") == "1",
+        }
+
+    def _heartbeat(self) -> None:
+        figures = self.telemetry()
+        self.outbox.enqueue_telemetry(self.device, figures)
+        refusing = figures["refusing"]
+        if refusing != self._refusing:
+            if refusing:
+                self.outbox.enqueue_alarm(self.device, "submissions_refused", refusing, "critical")
+            elif self._refusing:
+                self.outbox.enqueue_event(self.device, "alarm_cleared", {"code": "submissions_refused"})
+            self._refusing = refusing
 
     def _housekeeping(self) -> None:
         self.outbox.set_states({"daemon_seen": str(time.time()),

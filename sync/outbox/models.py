@@ -20,9 +20,8 @@ class State:
 
 
 class Priority:
-    SUBMISSION = 0  # residents' applications: never evicted
-    EVENT = 1
-    TELEMETRY = 2
+    SUBMISSION = 0  # residents' applications and their attachments: never evicted
+    EVENT = 1  # ratings, complaints, command results, alarms
 
 
 class OutboxMessage(Base):
@@ -42,8 +41,42 @@ class OutboxMessage(Base):
     service_code: Mapped[str] = mapped_column(String(64))
     receipt_no: Mapped[str] = mapped_column(String(32), index=True)
     body: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # envelope; sealed payload inside
+    parent_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)  # chunk -> submission
 
     __table_args__ = (Index("ix_outbox_state_priority_seq", "state", "priority", "seq"),)
+
+
+class TelemetryQueued(Base):
+    """Heartbeats waiting for the network: dropped oldest-first past a cap, and after their TTL."""
+
+    __tablename__ = "telemetry_queue"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class DriverHealthRow(Base):
+    """The drivers' health as the UI process last recorded it (the daemon reports it in telemetry)."""
+
+    __tablename__ = "driver_health"
+
+    driver: Mapped[str] = mapped_column(String(64), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))
+    last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    last_success: Mapped[float | None] = mapped_column(Float, nullable=True)
+    changed_at: Mapped[float] = mapped_column(Float)
+
+
+class SeenCommand(Base):
+    """Ids of commands already executed, kept until they expire, so a replay is refused."""
+
+    __tablename__ = "seen_commands"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    received_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)
 
 
 class Counter(Base):

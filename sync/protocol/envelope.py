@@ -1,7 +1,8 @@
-"""The envelope of one uplink message: what travels on ``up/submission`` and what the central acks.
+"""The envelope of one uplink message (submission, attachment chunk, event, telemetry) and the ack.
 
 Wire form is compact JSON. Personal data travels only inside ``sealed`` (base64 of a sealed blob);
-the clear fields are what the central needs to route, dedupe and order without opening it.
+``meta`` carries what the central needs in clear to route, dedupe, order and check completeness
+(service code, receipt number, chunk indexes and hashes, telemetry figures) — never personal data.
 """
 
 from __future__ import annotations
@@ -9,13 +10,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from sync.protocol.topics import TopicError, check_device_id
+from sync.protocol.topics import UP_KINDS, TopicError, check_device_id
 
 VERSION = 1
 MAX_ENVELOPE_BYTES = 512 * 1024
+MAX_META_BYTES = 16 * 1024
 
 
 class EnvelopeError(ValueError):
@@ -29,16 +31,27 @@ class Envelope:
     device_id: str
     kind: str
     created_at: float
-    service_code: str
-    receipt_no: str
-    sealed: bytes
+    sealed: bytes = b""
+    meta: dict[str, Any] = field(default_factory=dict)
 
     def to_bytes(self) -> bytes:
         return json.dumps({
-            "v": VERSION, "id": self.id, "seq": self.seq, "device_id": self.device_id,
-            "kind": self.kind, "created_at": self.created_at, "service_code": self.service_code,
-            "receipt_no": self.receipt_no, "sealed": base64.b64encode(self.sealed).decode("ascii"),
-        }, separators=(",", ":")).encode("utf-8")
+            "v": VERSION, "id": self.id, "seq": self.seq, "device_id": self.device_id, "kind": self.kind,
+            "created_at": self.created_at, "meta": self.meta,
+            "sealed": base64.b64encode(self.sealed).decode("ascii"),
+        }, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+    def meta_str(self, key: str, max_len: int = 64) -> str:
+        value = self.meta.get(key)
+        if not isinstance(value, str) or len(value) > max_len:
+            raise EnvelopeError(f"missing or bad meta {key!r}")
+        return value
+
+    def meta_int(self, key: str, lo: int = 0, hi: int = 2**53) -> int:
+        value = self.meta.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise EnvelopeError(f"missing or bad meta {key!r}")
+        return value
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Envelope:
@@ -46,7 +59,7 @@ class Envelope:
             raise EnvelopeError("envelope too large")
         try:
             obj = json.loads(data)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
             raise EnvelopeError("envelope is not JSON") from exc
         if not isinstance(obj, dict):
             raise EnvelopeError("envelope is not an object")
@@ -60,14 +73,18 @@ class Envelope:
             sealed = base64.b64decode(_field(obj, "sealed", str), validate=True)
         except (binascii.Error, ValueError) as exc:
             raise EnvelopeError("sealed is not base64") from exc
+        meta = _field(obj, "meta", dict)
+        if len(json.dumps(meta)) > MAX_META_BYTES:
+            raise EnvelopeError("meta too large")
         env = cls(
             id=_field(obj, "id", str), seq=_field(obj, "seq", int), device_id=device_id,
             kind=_field(obj, "kind", str), created_at=float(_field(obj, "created_at", (int, float))),
-            service_code=_field(obj, "service_code", str), receipt_no=_field(obj, "receipt_no", str),
-            sealed=sealed,
+            sealed=sealed, meta=meta,
         )
-        if not 1 <= len(env.id) <= 64 or env.seq < 0 or not env.kind or len(env.service_code) > 64:
-            raise EnvelopeError("envelope fields out of range")
+        if not 1 <= len(env.id) <= 64 or not env.id.isascii() or not 0 <= env.seq < 2**53:
+            raise EnvelopeError("envelope id or seq out of range")
+        if env.kind not in UP_KINDS:
+            raise EnvelopeError("unknown envelope kind")
         return env
 
 
@@ -96,6 +113,6 @@ class Ack:
             obj = json.loads(data)
             ids = tuple(str(i) for i in obj["ids"])
             rejected = tuple((str(r["id"]), str(r["reason"])) for r in obj.get("rejected", []))
-        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
             raise EnvelopeError("bad ack") from exc
         return cls(ids, rejected)
