@@ -54,10 +54,11 @@ def test_attachments_are_chunked_sealed_and_reassembled(central: Central, outbox
     assert record["complete"] is True and record["attachments"] == 2
 
 
-def test_submission_is_not_acked_until_its_last_chunk_is_stored(central: Central, outbox: Outbox,
-                                                                device: DeviceConfig, central_keys: CentralKeys) -> None:
+def test_submission_is_not_acked_until_its_last_chunk_is_stored(
+        central: Central, outbox: Outbox, device: DeviceConfig, central_keys: CentralKeys) -> None:
     """An upload cut off half way resumes: chunks already stored are acked and never sent again."""
-    r = outbox.enqueue_submission(device, "X", FIELDS, [Attachment("a.jpg", "image/jpeg", _photo(3 * CHUNK_BYTES - 200))])
+    photo = Attachment("a.jpg", "image/jpeg", _photo(3 * CHUNK_BYTES - 200))
+    r = outbox.enqueue_submission(device, "X", FIELDS, [photo])
     batch = outbox.pending_batch(100)
     sub, chunks = batch[0], batch[1:]
     assert sub.id == r.message_id and len(chunks) == 3
@@ -85,7 +86,8 @@ def test_a_chunk_that_fails_its_checksum_is_refused(outbox: Outbox, device: Devi
 
 def test_events_and_telemetry_reach_the_central(central: Central, outbox: Outbox, device: DeviceConfig) -> None:
     outbox.enqueue_event(device, "rating", {"level": "满意", "service_code": "X"})
-    outbox.enqueue_event(device, "complaint", {"service_code": "X"}, private={"text": "排队太久", "phone": "13800000000"})
+    outbox.enqueue_event(device, "complaint", {"service_code": "X"},
+                         private={"text": "排队太久", "phone": "13800000000"})
     outbox.put_driver_health([{"driver": "camera.scanner", "state": "failed", "last_error": "camera_unplugged",
                                "last_success": None, "changed_at": 1.0}])
     daemon = start_daemon(outbox, device, heartbeat_interval_s=0.2)
