@@ -10,15 +10,15 @@ from PySide6.QtQml import QmlElement
 from kiosk import services
 from kiosk.background import BackgroundRunner
 from kiosk.catalog.model import Catalog, ServiceItem, load_catalog
-from kiosk.journey.submitter import Submitter
-from sync.outbox.store import Receipt
+from kiosk.journey.submitter import MachineState, Submitter
+from sync.outbox.store import OutboxFull, Receipt
 
 QML_IMPORT_NAME = "Kiosk"
 QML_IMPORT_MAJOR_VERSION = 1
 
 log = logging.getLogger("kiosk.journey")
 
-SCREENS = ("attract", "item", "form", "done")
+SCREENS = ("attract", "item", "form", "done", "paused", "maintenance")
 DONE_SCREEN_RETURN_MS = 30_000
 STATUS_POLL_MS = 2_000
 
@@ -31,6 +31,7 @@ class JourneyViewModel(QObject):
     errorChanged = Signal()
     receiptChanged = Signal()
     onlineChanged = Signal()
+    noticeChanged = Signal()
 
     def __init__(self, parent: QObject | None = None, submitter: Submitter | None = None,
                  catalog: Catalog | None = None) -> None:
@@ -44,6 +45,8 @@ class JourneyViewModel(QObject):
         self._receipt: Receipt | None = None
         self._submitted_online = False
         self._online = False
+        self._notice = ""
+        self._state: MachineState | None = None
         self._runner = BackgroundRunner(self)
         self._done_timer = QTimer(self, singleShot=True, interval=DONE_SCREEN_RETURN_MS)
         self._done_timer.timeout.connect(self.finish)
@@ -105,11 +108,29 @@ class JourneyViewModel(QObject):
     def online(self) -> bool:
         return self._online
 
+    @Property(str, notify=noticeChanged)
+    def notice(self) -> str:
+        """Why the machine is not taking applications (paused or maintenance screen)."""
+        return self._notice
+
+    def _set_notice(self, text: str) -> None:
+        if text != self._notice:
+            self._notice = text
+            self.noticeChanged.emit()
+
     # -- actions -------------------------------------------------------------------------------------
 
     @Slot()
     def start(self) -> None:
-        self._set_screen("item")
+        if self._screen != "attract":
+            return
+        # Decide on the freshest state: refuse up front rather than after the resident has typed.
+        self._runner.run(self._submitter.state, self._start_with_state, lambda _e: self._set_screen("item"))
+
+    def _start_with_state(self, state: MachineState) -> None:
+        self._apply_state(state)
+        if self._screen == "attract":
+            self._set_screen("item")
 
     @Slot()
     def chooseItem(self) -> None:
@@ -153,6 +174,11 @@ class JourneyViewModel(QObject):
     def _submit_failed(self, error: BaseException) -> None:
         self._busy = False
         self.busyChanged.emit()
+        if isinstance(error, OutboxFull):
+            log.warning("submission refused: %s", error.code)
+            self._set_notice(error.message)
+            self._set_screen("paused")
+            return
         log.error("submission could not be queued: %s", type(error).__name__)
         self._set_error("暂时无法保存您的申请，请联系工作人员")
 
@@ -168,7 +194,23 @@ class JourneyViewModel(QObject):
 
     @Slot()
     def refreshStatus(self) -> None:
-        self._runner.run(self._submitter.connected, self._set_online, lambda _e: self._set_online(False))
+        self._runner.run(self._submitter.state, self._apply_state, lambda _e: self._set_online(False))
+
+    def _apply_state(self, state: MachineState) -> None:
+        self._state = state
+        self._set_online(state.online)
+        if state.maintenance:
+            # Never interrupt a resident mid-application; the next one sees the maintenance screen.
+            if self._screen in ("attract", "paused", "maintenance"):
+                self._set_notice(state.maintenance_message or "设备维护中，请到人工窗口办理")
+                self._set_screen("maintenance")
+        elif state.refusal_code:
+            if self._screen in ("attract", "item", "maintenance"):
+                self._set_notice(state.refusal_message)
+                self._set_screen("paused")
+        elif self._screen in ("paused", "maintenance"):
+            self._set_notice("")
+            self._set_screen("attract")
 
     def _set_online(self, online: bool) -> None:
         if online != self._online:

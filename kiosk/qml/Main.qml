@@ -49,6 +49,8 @@ ApplicationWindow {
             case "item": return itemScreen
             case "form": return formScreen
             case "done": return doneScreen
+            case "paused": return pausedScreen
+            case "maintenance": return maintenanceScreen
             default: return attractScreen
             }
         }
@@ -58,4 +60,9 @@ ApplicationWindow {
     Component { id: itemScreen; ItemScreen { journey: journeyVm } }
     Component { id: formScreen; FormScreen { journey: journeyVm } }
     Component { id: doneScreen; DoneScreen { journey: journeyVm } }
+    Component { id: pausedScreen; NoticeScreen { objectName: "pausedScreen"; journey: journeyVm; title: "暂停受理" } }
+    Component {
+        id: maintenanceScreen
+        NoticeScreen { objectName: "maintenanceScreen"; journey: journeyVm; title: "设备维护中" }
+    }
 }
