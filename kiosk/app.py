@@ -12,6 +12,7 @@ from PySide6.QtQml import QQmlApplicationEngine
 from PySide6.QtQuick import QQuickWindow
 
 from kiosk import services
+from kiosk.catalog.model import load_catalog
 from kiosk.journey import viewmodel as _journey_vm
 from kiosk.journey.submitter import Submitter
 
@@ -47,6 +48,8 @@ def ensure_application(argv: list[str] | None = None) -> QGuiApplication:
 def load_ui(submitter: Submitter, *, fullscreen: bool = False) -> tuple[QQmlApplicationEngine, QQuickWindow]:
     """Provide the services, load Main.qml and return the engine and its window."""
     services.provide(Submitter, submitter)
+    # The daemon reports the catalogue version in its heartbeat.
+    submitter.outbox.set_states({"catalog_version": load_catalog().version})
     engine = QQmlApplicationEngine()
     engine.load(QML_MAIN)
     roots = engine.rootObjects()

@@ -14,7 +14,7 @@ from sync.logconfig import setup_logging
 def _cmd_run(args: argparse.Namespace) -> int:
     from kiosk.app import ensure_application, load_ui
     from kiosk.journey.submitter import Submitter
-    from sync.outbox.store import Outbox
+    from sync.outbox.store import open_outbox
 
     home = resolve_home(args.home)
     try:
@@ -22,7 +22,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except DeviceConfigError as exc:
         print(f"kiosk run: {exc}", file=sys.stderr)
         return 2
-    outbox = Outbox(home / OUTBOX_FILE)
+    outbox = open_outbox(home, device)
     daemon = None
     if args.sim:
         # Development: run the sync daemon in this process instead of as kiosk-syncd.
