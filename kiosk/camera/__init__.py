@@ -1,0 +1,1 @@
+"""Camera previews and live code scanning for the QML screens, off the UI thread."""

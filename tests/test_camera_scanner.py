@@ -1,0 +1,95 @@
+"""Live scanning from a simulated camera through the real decoders, off the UI thread; previews reach
+QML through the image provider; an unplugged camera recovers."""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+import segno
+from PySide6.QtCore import QSize
+
+from drivers.camera.sim_source import SimulatedCamera
+from drivers.health import HealthState
+from drivers.interfaces import DecodedCode
+from kiosk.automation import process_events_until
+from kiosk.camera.preview import CameraImageProvider, PreviewStore
+from kiosk.camera.scanner import ScannerService
+
+
+def qr_frame(text: str, size: tuple[int, int] = (1280, 720)) -> np.ndarray:
+    buf = io.BytesIO()
+    segno.make(text, encoding="utf-8", error="m").save(buf, kind="png", scale=8, border=4)
+    code = cv2.imdecode(np.frombuffer(buf.getvalue(), np.uint8), cv2.IMREAD_COLOR)
+    frame = np.full((size[1], size[0], 3), 235, np.uint8)
+    y, x = (size[1] - code.shape[0]) // 2, (size[0] - code.shape[1]) // 2
+    frame[y:y + code.shape[0], x:x + code.shape[1]] = code
+    return frame
+
+
+@pytest.fixture
+def camera() -> Iterator[SimulatedCamera]:
+    cam = SimulatedCamera("camera.scanner", fps=15, width=1280, height=720)
+    cam.start()
+    yield cam
+    cam.close()
+
+
+@pytest.fixture
+def scanner(qapp: Any, camera: SimulatedCamera) -> Iterator[ScannerService]:
+    svc = ScannerService(camera, "scanner", PreviewStore(), preview_fps=15)
+    svc.start()
+    yield svc
+    svc.stop()
+
+
+def test_code_in_front_of_the_camera_is_reported_once_off_the_ui_thread(
+        scanner: ScannerService, camera: SimulatedCamera) -> None:
+    got: list[DecodedCode] = []
+    scanner.codeDecoded.connect(got.append)
+    scanner.resume()
+    camera.show(qr_frame("ezz://licence?type=JZZ&id=A1B2C3&issuer=440300&ts=1795800000"))
+    assert process_events_until(lambda: len(got) >= 1, timeout_s=10)
+    assert got[0].text == "ezz://licence?type=JZZ&id=A1B2C3&issuer=440300&ts=1795800000"
+    n = scanner.frames_decoded
+    assert process_events_until(lambda: scanner.frames_decoded >= n + 5, timeout_s=10)
+    assert len(got) == 1  # held in front of the camera: debounced, not repeated every frame
+    assert threading.main_thread().ident not in scanner.decode_threads
+
+
+def test_paused_scanner_reports_nothing_but_keeps_the_preview(scanner: ScannerService,
+                                                               camera: SimulatedCamera) -> None:
+    got: list[DecodedCode] = []
+    scanner.codeDecoded.connect(got.append)
+    frames: list[int] = []
+    scanner.previewUpdated.connect(lambda _role, n: frames.append(n))
+    camera.show(qr_frame("KR-20261127-SK01-000001-5"))
+    assert process_events_until(lambda: len(frames) >= 3, timeout_s=10)
+    assert got == [] and scanner.frames_decoded == 0
+    provider = CameraImageProvider(scanner.previews)
+    size = QSize()
+    image = provider.requestImage(f"scanner?{frames[-1]}", size, QSize())
+    assert (image.width(), image.height()) == (960, 540) == (size.width(), size.height())
+    centre = image.pixelColor(480, 270)
+    assert centre.red() < 128 or image.pixelColor(10, 10).red() > 200  # real pixels, not the blank
+    scanner.previews.clear()
+    assert provider.requestImage("scanner", QSize(), QSize()).width() == 16  # wiped: nothing of the last frame
+
+
+def test_unplugged_camera_goes_failed_then_scanning_recovers(scanner: ScannerService,
+                                                             camera: SimulatedCamera) -> None:
+    got: list[DecodedCode] = []
+    scanner.codeDecoded.connect(got.append)
+    scanner.resume()
+    camera.unplug()
+    assert camera.wait_for_health(HealthState.FAILED, timeout=5)
+    camera.show(qr_frame("CTID:" + "A" * 40))
+    camera.replug()
+    assert camera.wait_for_health(HealthState.OK, timeout=5)
+    assert process_events_until(lambda: len(got) == 1, timeout_s=10)
+    assert got[0].text == "CTID:" + "A" * 40
