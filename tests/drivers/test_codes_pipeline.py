@@ -36,8 +36,9 @@ def test_pipeline_success_floor_and_beats_zxing_alone(samples, live_results):
     hits = sum(_hit(codes, s) for codes, s in zip(results, samples, strict=True))
     zx = ZxingEngine()
     zx_hits = sum(_hit(zx.decode(to_gray(s.image)), s) for s in samples)
-    # Measured on this set: pipeline 29/30, zxing-cpp alone 26/30.
-    assert hits >= 28, f"pipeline read {hits}/{N}"
+    # Measured on this set: pipeline 29/30 (the sharpened gate pass and crop rescue), zxing-cpp
+    # alone 27/30. On the 200-frame benchmark set: 98.0 % vs 89.5 %.
+    assert hits >= 29, f"pipeline read {hits}/{N}"
     assert hits > zx_hits
 
 
@@ -74,6 +75,50 @@ def test_empty_frames_give_nothing(kind):
     p = DecodePipeline(LIVE)
     assert p.decode(empty_frame(kind, 0, 5)) == []
     assert p.stats.frames == 1
+
+
+@pytest.mark.parametrize("kind", ["clutter", "noise"])
+def test_empty_1080p_frames_exit_before_any_rescue(kind):
+    # The live loop decodes every camera frame: an empty frame must stop at the gate (the two
+    # zxing-cpp passes), never reach the per-crop rescue. Counted, not timed.
+    p = DecodePipeline(LIVE)
+    for i in range(3):
+        assert p.decode(empty_frame(kind, i, 3)) == []
+    assert p.stats.early_exit == 3
+
+
+def _code_frame(qr, module: int, size: tuple[int, int], at: tuple[int, int], invert: bool = False):
+    import numpy as np
+
+    m = np.pad(np.array(qr.matrix, np.uint8), 4)
+    img = np.kron(np.where(m == 1, 0, 255).astype(np.uint8), np.ones((module, module), np.uint8))
+    if invert:
+        img = 255 - img
+    w, h = size
+    frame = np.full((h, w), 255 if invert else 128, np.uint8)
+    x, y = at
+    frame[y:y + img.shape[0], x:x + img.shape[1]] = img
+    return frame, (x, y, x + img.shape[1], y + img.shape[0])
+
+
+def test_1080p_frame_is_read_at_gate_scale_with_full_resolution_positions():
+    import segno
+
+    qr = segno.make_qr("1080p-gate", error="m")
+    frame, (x0, y0, x1, y1) = _code_frame(qr, 6, (1920, 1080), (1500, 700))
+    codes = DecodePipeline(LIVE).decode(frame)
+    assert [c.text for c in codes] == ["1080p-gate"]
+    xs = [x for x, _ in codes[0].position]
+    ys = [y for _, y in codes[0].position]
+    assert x0 - 8 <= min(xs) and max(xs) <= x1 + 8 and y0 - 8 <= min(ys) and max(ys) <= y1 + 8
+
+
+def test_inverted_code_is_read_in_live_mode():
+    import segno
+
+    qr = segno.make_qr("DARK-MODE-PHONE", error="m")
+    frame, _ = _code_frame(qr, 5, (1280, 720), (400, 200), invert=True)
+    assert [c.text for c in DecodePipeline(LIVE).decode(frame)] == ["DARK-MODE-PHONE"]
 
 
 def test_positions_map_to_the_frame(samples, live_results):
