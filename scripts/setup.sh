@@ -12,7 +12,8 @@ PACKAGES=(
   mosquitto
   libzbar0
   libpulse0 libpulse-mainloop-glib0
-  fonts-wqy-microhei
+  fonts-wqy-microhei fonts-dejavu-core
+  tesseract-ocr tesseract-ocr-chi-sim
   locales
   libegl1 libgl1 libopengl0 libfontconfig1 libfreetype6 libdbus-1-3 libglib2.0-0
   libxkbcommon0 libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1
