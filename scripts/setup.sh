@@ -20,6 +20,8 @@ PACKAGES=(
   libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxcb-xfixes0
   libx11-xcb1 libxrender1 libxi6
   python3-venv
+  chromium chromium-driver
+  postgresql
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -61,9 +61,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     except KeysError as exc:
         print(f"kiosk-central serve: {exc}", file=sys.stderr)
         return 2
-    if args.http:
-        log.warning("the operators' dashboard (--http) is not yet available; serving ingest only")
     store = CentralStore(args.db or default_db(home))
+    dashboard = None
+    if args.http:
+        from sync.central.web.server import parse_http, serve
+
+        host, port = parse_http(args.http)
+        dashboard = serve(store, host, port, keys_home=home, broker_url=args.broker)
+        log.info("operators' dashboard on %s", dashboard.url)
     workers = [IngestWorker(args.broker, store, keys, worker_id=f"{os.getpid()}-{i}") for i in range(args.workers)]
     stop = _Stop(workers)
     stop_on_signals(stop)
@@ -75,6 +80,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     finally:
         for w in workers[1:]:
             w.stop()
+        if dashboard is not None:
+            dashboard.stop()
         store.close()
     return 0
 
@@ -123,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("serve", parents=[common], help="ingest submissions from the broker")
     p.add_argument("--broker", required=True, help="mqtt://host:port")
     p.add_argument("--db", help="SQLAlchemy URL (default sqlite in --home)")
-    p.add_argument("--http", help="HOST:PORT for the dashboard (not yet available)")
+    p.add_argument("--http", help="HOST:PORT for the operators' dashboard")
     p.add_argument("--workers", type=int, default=1, help="ingest workers on the shared subscription")
     p.set_defaults(func=_cmd_serve)
 
@@ -133,7 +140,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=1000)
     p.set_defaults(func=_cmd_submissions)
 
-    for name in ("fleet", "alarms", "enroll", "command"):
+    from sync.central.fleet import add_fleet_commands
+    from sync.central.web.auth import add_operator_commands
+
+    add_fleet_commands(sub, common)
+    add_operator_commands(sub, common)
+
+    for name in ("enroll", "command"):
         p = sub.add_parser(name, parents=[common], help="not yet available")
         p.set_defaults(accepts_extra=True)
         p.set_defaults(func=lambda a, n=name: not_yet_available(f"kiosk-central {n}"))

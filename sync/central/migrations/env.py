@@ -2,6 +2,7 @@
 
 from alembic import context
 
+from sync.central import fleet_models  # noqa: F401  (registers the fleet tables on Base.metadata)
 from sync.central.models import Base
 
 connection = context.config.attributes["connection"]
