@@ -107,6 +107,40 @@ def _cmd_selftest(args: argparse.Namespace) -> int:
     return 0 if all(r["ok"] for r in reports) else 1
 
 
+def _cmd_provision(args: argparse.Namespace) -> int:
+    from kiosk.service_mode.provisioning import provision
+
+    token = args.token
+    if args.qr:
+        token = _token_from_image(Path(args.qr))
+        if token is None:
+            print("kiosk provision: no enrolment QR code found in that image", file=sys.stderr)
+            return 2
+    if not token:
+        print("kiosk provision: give the token, or --qr IMAGE", file=sys.stderr)
+        return 2
+    result = provision(resolve_home(args.home), token, timeout_s=args.timeout)
+    if args.json:
+        print_json({"ok": result.ok, "code": result.code, "message": result.message, "device_id": result.device_id})
+    else:
+        print(result.message, file=sys.stdout if result.ok else sys.stderr)
+    return 0 if result.ok else (3 if result.code == "pending" else 1)
+
+
+def _token_from_image(path: Path) -> str | None:
+    import cv2
+
+    from drivers.codes import DecodePipeline
+
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        return None
+    for code in DecodePipeline("still").decode(image):
+        if code.text and code.text.startswith("KIOSKPROV1:"):
+            return code.text
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--home", help="kiosk data folder (default $KIOSK_HOME or ~/.local/share/kiosk)")
@@ -137,7 +171,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=5.0, help="seconds per driver")
     p.set_defaults(func=_cmd_selftest)
 
-    for name in ("provision", "config"):
+    p = sub.add_parser("provision", parents=[common], help="enrol this kiosk with a token the central issued")
+    p.add_argument("token", nargs="?", help="the enrolment token (KIOSKPROV1:...)")
+    p.add_argument("--qr", help="read the token from a photo or PNG of its QR code")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the central's confirmation")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_provision)
+
+    for name in ("config",):
         p = sub.add_parser(name, parents=[common], help="not yet available")
         p.set_defaults(accepts_extra=True)
         p.set_defaults(func=lambda a, n=name: not_yet_available(f"kiosk {n}"))

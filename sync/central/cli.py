@@ -110,6 +110,44 @@ def _cmd_submissions(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_enroll(args: argparse.Namespace) -> int:
+    from sync.central.enrolment import issue_token, list_tokens, save_qr
+
+    home = central_home(args.home)
+    store = CentralStore(args.db or default_db(home))
+    try:
+        if args.list:
+            tokens = list_tokens(store)
+            if args.json:
+                print_json(tokens)
+            else:
+                for t in tokens:
+                    state = "used" if t["used_at"] else "open"
+                    print(f"{t['device_id']}  {t['site']}  {state}")
+            return 0
+        if not args.site or not args.broker:
+            print("kiosk-central enroll: --site and --broker are required", file=sys.stderr)
+            return 2
+        try:
+            keys = CentralKeys.load(home)
+        except KeysError as exc:
+            print(f"kiosk-central enroll: {exc}", file=sys.stderr)
+            return 2
+        issued = issue_token(store, keys, site=args.site, broker_url=args.broker, ttl_s=args.ttl,
+                             device_id=args.device_id)
+    finally:
+        store.close()
+    qr = str(save_qr(issued.token, Path(args.qr))) if args.qr else None
+    if args.json:
+        print_json({"token": issued.token, "token_id": issued.token_id, "device_id": issued.device_id,
+                    "site": issued.site, "expires_at": issued.expires_at, "qr": qr})
+    else:
+        print(issued.token)
+        if qr:
+            print(f"QR code saved to {qr}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--home", help="central data folder (default $KIOSK_CENTRAL_HOME or "
@@ -146,7 +184,18 @@ def main(argv: list[str] | None = None) -> int:
     add_fleet_commands(sub, common)
     add_operator_commands(sub, common)
 
-    for name in ("enroll", "command"):
+    p = sub.add_parser("enroll", parents=[common], help="issue a one-time enrolment token (and its QR) for a kiosk")
+    p.add_argument("--site", help="the street office the kiosk belongs to")
+    p.add_argument("--broker", help="the broker URL the kiosk will use (mqtt://host:port)")
+    p.add_argument("--ttl", type=float, default=24 * 3600, help="seconds the token stays valid (default 24 h)")
+    p.add_argument("--device-id", help="choose the device id (default: generated)")
+    p.add_argument("--qr", help="also save the token as a QR PNG here")
+    p.add_argument("--list", action="store_true", help="list issued tokens instead")
+    p.add_argument("--db")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_enroll)
+
+    for name in ("command",):
         p = sub.add_parser(name, parents=[common], help="not yet available")
         p.set_defaults(accepts_extra=True)
         p.set_defaults(func=lambda a, n=name: not_yet_available(f"kiosk-central {n}"))

@@ -136,6 +136,8 @@ class IngestWorker:
         acks = self.store.apply(batch)  # commits before anything is acked
         self.stored_total += sum(1 for i in batch if i.topic.kind == "submission")
         refused, self._refused = self._refused, defaultdict(list)
+        for device_id, rejected in acks.rejected.items():
+            refused[device_id].extend(rejected)
         for device_id in set(acks) | set(refused):
             ack = Ack(tuple(dict.fromkeys(acks.get(device_id, ()))), tuple(refused.get(device_id, ())))
             client.publish(topics.down(device_id, "ack"), ack.to_bytes(), qos=1)

@@ -90,3 +90,28 @@ class TelemetrySample(Base):
     device_id: Mapped[str] = mapped_column(String(64), index=True)
     at: Mapped[float] = mapped_column(Float, index=True)
     data_json: Mapped[str] = mapped_column(Text)
+
+
+class EnrolmentToken(Base):
+    """A one-time, expiring enrolment token the central issued for one new kiosk."""
+
+    __tablename__ = "enrolment_tokens"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(64), unique=True)
+    site: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)
+    used_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    secret_sha256: Mapped[str] = mapped_column(String(64))  # the device's broker secret, hashed
+
+
+class DeviceKey(Base):
+    """The public key a kiosk generated at enrolment (device signatures build on it)."""
+
+    __tablename__ = "device_keys"
+
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    public_key: Mapped[str] = mapped_column(String(64))  # base64 Ed25519
+    enrolled_at: Mapped[float] = mapped_column(Float)
+    token_id: Mapped[str] = mapped_column(String(64))

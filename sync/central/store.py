@@ -30,7 +30,12 @@ log = logging.getLogger("kiosk.central.store")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
-Acks = dict[str, list[str]]
+class Acks(dict[str, list[str]]):
+    """Ids to acknowledge per device; ``rejected`` holds (id, reason) the central refused per device."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.rejected: dict[str, list[tuple[str, str]]] = defaultdict(list)
 
 
 class CentralStore:
@@ -42,29 +47,33 @@ class CentralStore:
     def close(self) -> None:
         self.engine.dispose()
 
+    def session(self) -> Session:
+        return self._session()
+
     # -- ingest ----------------------------------------------------------------------------------------
 
     def apply(self, items: Sequence[Incoming]) -> Acks:
         """Store a batch; return the ids to ack per device (after this returns, they are committed)."""
         if not items:
-            return {}
+            return Acks()
         try:
             return self._apply(items)
         except IntegrityError:
             # Another worker stored one of these between our check and our commit: go one by one.
-            acks: Acks = defaultdict(list)
+            acks = Acks()
             for item in items:
                 try:
-                    for device, ids in self._apply([item]).items():
-                        acks[device] += ids
+                    part = self._apply([item])
                 except IntegrityError:
-                    again = self._apply([item])  # now it is a known duplicate
-                    for device, ids in again.items():
-                        acks[device] += ids
-            return dict(acks)
+                    part = self._apply([item])  # now it is a known duplicate
+                for device, ids in part.items():
+                    acks.setdefault(device, []).extend(ids)
+                for device, rejected in part.rejected.items():
+                    acks.rejected[device].extend(rejected)
+            return acks
 
     def _apply(self, items: Sequence[Incoming]) -> Acks:
-        acks: Acks = defaultdict(list)
+        acks = Acks()
         now = time.time()
         with self._session.begin() as s:
             for item in items:
@@ -80,7 +89,7 @@ class CentralStore:
                 elif kind == "status":
                     self._status(s, item, now)
                 self._seen(s, item.device_id, now)
-        return dict(acks)
+        return acks
 
     def _submission(self, s: Session, item: Incoming, now: float, acks: Acks) -> None:
         env = item.envelope
@@ -98,13 +107,13 @@ class CentralStore:
         if not sub.complete:
             self._check_complete(s, sub)
         if sub.complete:
-            acks[env.device_id].append(env.id)
+            acks.setdefault(env.device_id, []).append(env.id)
 
     def _chunk(self, s: Session, item: Incoming, acks: Acks) -> None:
         env = item.envelope
         assert env is not None
         sub_id, file, chunk = env.meta_str("submission_id"), env.meta_int("file"), env.meta_int("chunk")
-        acks[env.device_id].append(env.id)  # stored now or before: either way durable after commit
+        acks.setdefault(env.device_id, []).append(env.id)  # stored now or before: either way durable after commit
         if s.get(AttachmentFile, (sub_id, file)) is not None \
                 or s.get(AttachmentChunk, (sub_id, file, chunk)) is not None:
             return
@@ -118,7 +127,7 @@ class CentralStore:
         if sub is not None and not sub.complete:
             self._check_complete(s, sub)
             if sub.complete:
-                acks[sub.device_id].append(sub.id)
+                acks.setdefault(sub.device_id, []).append(sub.id)
 
     def _assemble(self, s: Session, sub_id: str, file: int) -> None:
         rows = s.scalars(select(AttachmentChunk).where(AttachmentChunk.submission_id == sub_id,
@@ -145,12 +154,23 @@ class CentralStore:
     def _event(self, s: Session, item: Incoming, now: float, acks: Acks) -> None:
         env = item.envelope
         assert env is not None
+        event_type = env.meta_str("type", 32)
+        if event_type == "enrol" and s.get(Event, env.id) is None:
+            from sync.central.enrolment import EnrolmentRefused, accept
+
+            try:
+                with s.begin_nested():
+                    accept(s, env.device_id, env.meta, now)
+            except EnrolmentRefused as exc:
+                log.warning("refused the enrolment of %s: %s", env.device_id, exc)
+                acks.rejected[env.device_id].append((env.id, str(exc)))
+                return
         if s.get(Event, env.id) is None:
             s.add(Event(id=env.id, device_id=env.device_id, seq=env.seq, type=env.meta_str("type", 32),
                         created_at=env.created_at, received_at=now,
                         meta_json=json.dumps(env.meta, ensure_ascii=False),
                         private_json=json.dumps(item.opened, ensure_ascii=False) if item.opened else None))
-        acks[env.device_id].append(env.id)
+        acks.setdefault(env.device_id, []).append(env.id)
 
     def _telemetry(self, s: Session, item: Incoming, now: float) -> None:
         env = item.envelope

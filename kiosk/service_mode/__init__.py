@@ -1,0 +1,1 @@
+"""The technician's service mode: provisioning, self-test, configuration."""
