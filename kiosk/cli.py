@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from sync.cli_common import not_yet_available, print_json
+from sync.cli_common import print_json
 from sync.device import OUTBOX_FILE, DeviceConfig, DeviceConfigError, resolve_home
 from sync.logconfig import setup_logging
 
@@ -141,6 +141,49 @@ def _token_from_image(path: Path) -> str | None:
     return None
 
 
+def _cmd_config(args: argparse.Namespace) -> int:
+    from sync.kiosk_config import ConfigError, apply_updates, load_config
+    from sync.outbox.store import open_outbox
+
+    home = resolve_home(args.home)
+    if args.action == "get":
+        config = load_config(home)
+        unknown = [k for k in args.items if k not in config]
+        if unknown:
+            print(f"kiosk config: unknown setting {unknown[0]!r}", file=sys.stderr)
+            return 2
+        shown = {k: config[k] for k in args.items} if args.items else config
+        if args.json:
+            print_json(shown)
+        else:
+            for key, value in shown.items():
+                print(f"{key}={value}")
+        return 0
+    updates = {}
+    for item in args.items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            print(f"kiosk config set: write KEY=VALUE, not {item!r}", file=sys.stderr)
+            return 2
+        updates[key.strip()] = value
+    try:
+        config = apply_updates(home, updates)
+    except ConfigError as exc:
+        print(f"kiosk config set: {exc} (nothing changed)", file=sys.stderr)
+        return 2
+    try:
+        device = DeviceConfig.load(home)
+    except DeviceConfigError:
+        device = None
+    if device is not None:  # audited at the central
+        outbox = open_outbox(home, device)
+        outbox.enqueue_event(device, "config_changed", {"keys": sorted(updates), "source": "technician"})
+        outbox.close()
+    if args.json:
+        print_json(config)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--home", help="kiosk data folder (default $KIOSK_HOME or ~/.local/share/kiosk)")
@@ -178,10 +221,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_provision)
 
-    for name in ("config",):
-        p = sub.add_parser(name, parents=[common], help="not yet available")
-        p.set_defaults(accepts_extra=True)
-        p.set_defaults(func=lambda a, n=name: not_yet_available(f"kiosk {n}"))
+    p = sub.add_parser("config", parents=[common], help="read or change this kiosk's settings")
+    p.add_argument("action", choices=["get", "set"])
+    p.add_argument("items", nargs="*", help="get: setting names (default all); set: KEY=VALUE ...")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_config)
 
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "accepts_extra", False):

@@ -57,7 +57,7 @@ def test_corrupt_device_file_is_a_clear_error(tmp_path: Path) -> None:
     assert out.returncode == 2 and "unreadable" in out.stderr and "Traceback" not in out.stderr
 
 
-@pytest.mark.parametrize("cmd", [["kiosk", "config", "get", "idle_timeout_s"]])
+@pytest.mark.parametrize("cmd", [["kiosk-central", "command", "k-1", "maintenance"]])
 def test_commands_not_built_yet_say_so(cmd: list[str]) -> None:
     out = run(*cmd)
     assert out.returncode != 0 and "not yet available" in out.stderr
