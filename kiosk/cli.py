@@ -167,7 +167,7 @@ def _cmd_config(args: argparse.Namespace) -> int:
             return 2
         updates[key.strip()] = value
     try:
-        config = apply_updates(home, updates)
+        version, config = apply_updates(home, updates, source="technician")
     except ConfigError as exc:
         print(f"kiosk config set: {exc} (nothing changed)", file=sys.stderr)
         return 2
@@ -177,7 +177,8 @@ def _cmd_config(args: argparse.Namespace) -> int:
         device = None
     if device is not None:  # audited at the central
         outbox = open_outbox(home, device)
-        outbox.enqueue_event(device, "config_changed", {"keys": sorted(updates), "source": "technician"})
+        outbox.enqueue_event(device, "config_changed", {"keys": sorted(updates), "source": "technician",
+                                                        "config_version": version})
         outbox.close()
     if args.json:
         print_json(config)

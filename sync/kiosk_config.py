@@ -1,111 +1,114 @@
-"""The kiosk's own settings (``{home}/config.json``): validated, written atomically, audited.
+"""The kiosk's own settings (``{home}/config.json``): validated, written atomically, versioned, audited.
 
-Changed by the technician (``kiosk config set``, the service screen) or by a signed ``config`` command
-from the central; both go through :func:`apply_updates`, and a change is all-or-nothing.
+One module for every writer: the technician (``kiosk config set``, the service screen) and the central's
+signed ``config`` command (``sync.daemon.commands``). The allowed keys and their checks are the
+protocol's (``sync.protocol.commands.CONFIG_KEYS``); a change is all-or-nothing.
+
+File: ``{"version": int, "settings": {...}, "command_id": str | null, "source": str, "updated_at": float}``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from sync.protocol.commands import CONFIG_KEYS
+
+log = logging.getLogger("kiosk.config")
+
 CONFIG_FILE = "config.json"
+DEFAULTS: dict[str, Any] = {
+    "site_display_name": "",
+    "idle_timeout_s": 60,
+    "language_default": "zh",
+    "elder_mode_default": False,
+    "heartbeat_interval_s": 30,
+}
+assert set(DEFAULTS) == set(CONFIG_KEYS)
 
 
 class ConfigError(ValueError):
     """A setting that does not exist or a value out of range; nothing was changed."""
 
 
-def _int_range(lo: int, hi: int) -> Callable[[Any], int]:
-    def check(value: Any) -> int:
-        if isinstance(value, bool):
-            raise ConfigError("must be a whole number")
+def read_document(home: Path) -> dict[str, Any]:
+    """The stored document; only whitelisted, valid settings survive (a hand edit cannot add others)."""
+    path = home / CONFIG_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {"version": 0, "settings": {}}
+    except (OSError, ValueError) as exc:
+        log.warning("%s is unreadable (%s): using defaults", path.name, type(exc).__name__)
+        return {"version": 0, "settings": {}}
+    if not isinstance(data, dict):
+        return {"version": 0, "settings": {}}
+    raw = data.get("settings")
+    raw = raw if isinstance(raw, dict) else {}
+    settings = {k: v for k, v in raw.items() if k in CONFIG_KEYS and CONFIG_KEYS[k].check(v)}
+    version = data.get("version")
+    return {**data, "version": version if isinstance(version, int) and not isinstance(version, bool) else 0,
+            "settings": settings}
+
+
+def write_document(home: Path, document: dict[str, Any]) -> None:
+    """Replace the file atomically (temp file, fsync, rename, fsync of the folder); mode 0600."""
+    path = home / CONFIG_FILE
+    tmp = home / (CONFIG_FILE + ".tmp")
+    data = json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True).encode("utf-8")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(home, os.O_RDONLY)
         try:
-            n = int(value)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError("must be a whole number") from exc
-        if not lo <= n <= hi:
-            raise ConfigError(f"must be between {lo} and {hi}")
-        return n
-    return check
-
-
-def _text(max_len: int) -> Callable[[Any], str]:
-    def check(value: Any) -> str:
-        if not isinstance(value, str) or not value.strip() or len(value) > max_len:
-            raise ConfigError(f"must be text of 1 to {max_len} characters")
-        return value.strip()
-    return check
-
-
-def _choice(*options: str) -> Callable[[Any], str]:
-    def check(value: Any) -> str:
-        if value not in options:
-            raise ConfigError(f"must be one of {', '.join(options)}")
-        return str(value)
-    return check
-
-
-def _flag(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("true", "1", "yes", "on", "false", "0", "no", "off"):
-        return value.lower() in ("true", "1", "yes", "on")
-    raise ConfigError("must be true or false")
-
-
-SETTINGS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
-    "site_display_name": ("", _text(64)),
-    "idle_timeout_s": (60, _int_range(30, 600)),
-    "language_default": ("zh", _choice("zh", "en")),
-    "elder_mode_default": (False, _flag),
-    "heartbeat_interval_s": (30, _int_range(5, 3600)),
-}
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
 
 
 def load_config(home: Path) -> dict[str, Any]:
-    """Every setting, with defaults for the unset ones; a damaged file falls back to the defaults."""
-    config = {key: default for key, (default, _check) in SETTINGS.items()}
-    try:
-        stored = json.loads((home / CONFIG_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return config
-    if isinstance(stored, dict):
-        for key, value in stored.items():
-            if key in SETTINGS:
-                with contextlib.suppress(ConfigError):  # a damaged value keeps its default
-                    config[key] = SETTINGS[key][1](value)
-    return config
+    """Every setting's effective value: stored where valid, else the default."""
+    return {**DEFAULTS, **read_document(home)["settings"]}
 
 
-def validate(updates: Mapping[str, Any]) -> dict[str, Any]:
+def validate(updates: Mapping[str, Any], *, typed: bool = False) -> dict[str, Any]:
+    """Check every update; text values (as typed on a command line) are parsed unless ``typed``."""
     if not updates:
         raise ConfigError("nothing to change")
     clean: dict[str, Any] = {}
     for key, value in updates.items():
-        if key not in SETTINGS:
+        spec = CONFIG_KEYS.get(key)
+        if spec is None:
             raise ConfigError(f"unknown setting {key!r}")
-        try:
-            clean[key] = SETTINGS[key][1](value)
-        except ConfigError as exc:
-            raise ConfigError(f"{key} {exc}") from None
+        if not typed and isinstance(value, str) and spec.kind is not str:
+            try:
+                value = spec.parse(value)
+            except ValueError:
+                raise ConfigError(f"{key}: {value!r} is not a valid value") from None
+        if not spec.check(value):
+            raise ConfigError(f"{key}: value out of range")
+        clean[key] = value
     return clean
 
 
-def apply_updates(home: Path, updates: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate every update first, then write the whole file atomically (0600). Returns the new config."""
-    clean = validate(updates)
-    config = load_config(home)
-    config.update(clean)
-    tmp = home / (CONFIG_FILE + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(config, f, ensure_ascii=False, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, home / CONFIG_FILE)
-    return config
+def apply_updates(home: Path, updates: Mapping[str, Any], *, source: str = "technician",
+                  command_id: str | None = None, typed: bool = False) -> tuple[int, dict[str, Any]]:
+    """Validate every update first, then write the whole document. Returns (new version, effective config)."""
+    clean = validate(updates, typed=typed)
+    current = read_document(home)
+    version = int(current["version"]) + 1
+    settings = {**current["settings"], **clean}
+    write_document(home, {"version": version, "settings": settings, "command_id": command_id, "source": source,
+                          "updated_at": time.time()})
+    return version, {**DEFAULTS, **settings}

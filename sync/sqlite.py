@@ -53,5 +53,8 @@ def upgrade(engine: Engine, migrations: Path) -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(migrations))
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Several central processes starting on a new database: one migrates, the others wait.
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7406001)")
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")

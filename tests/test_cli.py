@@ -57,12 +57,6 @@ def test_corrupt_device_file_is_a_clear_error(tmp_path: Path) -> None:
     assert out.returncode == 2 and "unreadable" in out.stderr and "Traceback" not in out.stderr
 
 
-@pytest.mark.parametrize("cmd", [["kiosk-central", "command", "k-1", "maintenance"]])
-def test_commands_not_built_yet_say_so(cmd: list[str]) -> None:
-    out = run(*cmd)
-    assert out.returncode != 0 and "not yet available" in out.stderr
-
-
 def test_provision_with_a_bad_token_says_why(tmp_path: Path) -> None:
     out = run("kiosk", "provision", "KIOSKPROV1:not-a-token", "--home", str(tmp_path))
     assert out.returncode == 1 and "开通码" in out.stderr and "Traceback" not in out.stderr

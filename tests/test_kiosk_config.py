@@ -19,8 +19,9 @@ BIN = Path(sys.executable).parent
 
 def test_defaults_then_valid_updates(tmp_path: Path) -> None:
     assert load_config(tmp_path)["idle_timeout_s"] == 60
-    config = apply_updates(tmp_path, {"idle_timeout_s": "90", "elder_mode_default": "true",
-                                      "site_display_name": "朝阳门街道便民服务中心"})
+    version, config = apply_updates(tmp_path, {"idle_timeout_s": "90", "elder_mode_default": "true",
+                                               "site_display_name": "朝阳门街道便民服务中心"})
+    assert version == 1
     assert config["idle_timeout_s"] == 90 and config["elder_mode_default"] is True
     assert load_config(tmp_path) == config
     assert stat.S_IMODE((tmp_path / "config.json").stat().st_mode) == 0o600
@@ -43,9 +44,9 @@ def test_an_empty_change_is_refused(tmp_path: Path) -> None:
 
 
 def test_damaged_file_falls_back_to_defaults(tmp_path: Path) -> None:
-    (tmp_path / "config.json").write_text('{"idle_timeout_s": 99999, "language_default": "en"')
+    (tmp_path / "config.json").write_text('{"settings": {"idle_timeout_s": 99999, "language_default": "en"')
     assert load_config(tmp_path)["idle_timeout_s"] == 60
-    (tmp_path / "config.json").write_text('{"idle_timeout_s": 99999, "language_default": "en"}')
+    (tmp_path / "config.json").write_text('{"settings": {"idle_timeout_s": 99999, "language_default": "en"}}')
     config = load_config(tmp_path)
     assert config["idle_timeout_s"] == 60 and config["language_default"] == "en"
 
@@ -60,7 +61,8 @@ def test_cli_set_is_audited_at_the_central(kiosk_home: Path, device: DeviceConfi
     ob = Outbox(kiosk_home / OUTBOX_FILE)
     [event] = ob.pending_batch(10)
     meta = json.loads(event.body)["meta"]
-    assert meta == {"type": "config_changed", "keys": ["idle_timeout_s"], "source": "technician"}
+    assert meta == {"type": "config_changed", "keys": ["idle_timeout_s"], "source": "technician",
+                    "config_version": 1}
     ob.close()
     bad = subprocess.run([str(BIN / "kiosk"), "config", "set", "idle_timeout_s=1", "--home", str(kiosk_home)],
                          capture_output=True, text=True)

@@ -7,11 +7,12 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from sync.central.ingest import IngestWorker
 from sync.central.keys import CentralKeys, KeysError
 from sync.central.store import CentralStore
-from sync.cli_common import not_yet_available, print_json, stop_on_signals
+from sync.cli_common import print_json, stop_on_signals
 from sync.logconfig import setup_logging
 
 log = logging.getLogger("kiosk.central")
@@ -148,6 +149,79 @@ def _cmd_enroll(args: argparse.Namespace) -> int:
     return 0
 
 
+def _command_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The command's arguments from the flags (checked again, strictly, when the command is built)."""
+    from sync.protocol.commands import CONFIG_KEYS
+
+    action = args.action
+    if action == "maintenance":
+        if args.on is None:
+            raise ValueError("maintenance needs --on or --off")
+        return {"on": args.on, **({"message": args.message} if args.message and args.on else {})}
+    if action == "config":
+        if not args.settings:
+            raise ValueError("config needs --set KEY=VALUE")
+        values: dict[str, Any] = {}
+        for item in args.settings:
+            key, sep, text = item.partition("=")
+            if not sep or key not in CONFIG_KEYS:
+                raise ValueError(f"--set takes KEY=VALUE with KEY one of {', '.join(sorted(CONFIG_KEYS))}")
+            try:
+                values[key] = CONFIG_KEYS[key].parse(text)
+            except ValueError as exc:
+                raise ValueError(f"--set {key}: {exc}") from exc
+        return {"set": values}
+    return {}
+
+
+def _cmd_command(args: argparse.Namespace) -> int:
+    from sync.central.commands import PublishError, fleet_device_ids, send_command, send_to_devices
+    from sync.protocol.commands import CommandRefused
+
+    fleet = args.all or args.site is not None
+    expected = 1 if fleet else 2
+    if len(args.words) != expected or (args.all and args.site is not None):
+        print("kiosk-central command: give DEVICE ACTION, or --site S ACTION, or --all ACTION", file=sys.stderr)
+        return 2
+    args.action = args.words[-1]
+    home = central_home(args.home)
+    try:
+        command_args = _command_args(args)
+        keys = CentralKeys.load(home)
+    except (ValueError, KeysError) as exc:
+        print(f"kiosk-central command: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if fleet:
+            store = CentralStore(args.db or default_db(home))
+            try:
+                devices = fleet_device_ids(store, None if args.all else args.site)
+            finally:
+                store.close()
+            if not devices:
+                print("kiosk-central command: the registry knows no such kiosk", file=sys.stderr)
+                return 1
+            sent = send_to_devices(keys, args.broker, devices, args.action, command_args,
+                                   site=None if args.all else args.site, ttl_s=args.ttl)
+        else:
+            sent = send_command(keys, args.broker, args.words[0], args.action, command_args, ttl_s=args.ttl)
+    except CommandRefused as exc:
+        print(f"kiosk-central command: {exc.message}", file=sys.stderr)
+        return 2
+    except PublishError as exc:
+        print(f"kiosk-central command: not sent: {exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:
+        print(f"kiosk-central command: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print_json(sent.to_json())
+    else:
+        print(sent.id)
+        print(f"{sent.command.action} sent to {len(sent.published)} kiosk(s)", file=sys.stderr)
+    return 0 if sent.published else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--home", help="central data folder (default $KIOSK_CENTRAL_HOME or "
@@ -195,10 +269,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_enroll)
 
-    for name in ("command",):
-        p = sub.add_parser(name, parents=[common], help="not yet available")
-        p.set_defaults(accepts_extra=True)
-        p.set_defaults(func=lambda a, n=name: not_yet_available(f"kiosk-central {n}"))
+    p = sub.add_parser("command", parents=[common], help="sign and send a command to a kiosk, a site or all",
+                       usage="kiosk-central command DEVICE|--site S|--all ACTION [--on|--off] [--message M] "
+                             "[--set KEY=VALUE ...] [--ttl SECONDS] --broker URL [--home DIR] [--db URL] [--json]")
+    p.add_argument("words", nargs="+", metavar="DEVICE ACTION",
+                   help="the device and the action (maintenance, config, diagnostics); only ACTION with --site/--all")
+    p.add_argument("--site", help="every kiosk of this site in the central's registry")
+    p.add_argument("--all", action="store_true", help="every kiosk in the central's registry")
+    onoff = p.add_mutually_exclusive_group()
+    onoff.add_argument("--on", dest="on", action="store_const", const=True, help="maintenance: turn on")
+    onoff.add_argument("--off", dest="on", action="store_const", const=False, help="maintenance: turn off")
+    p.add_argument("--message", help="maintenance: what the kiosk's screen says (at most 200 characters)")
+    p.add_argument("--set", dest="settings", action="extend", nargs="+", metavar="KEY=VALUE", default=[],
+                   help="config: settings to change")
+    p.add_argument("--ttl", type=float, default=300.0, help="seconds the command stays valid (default 300)")
+    p.add_argument("--broker", required=True, help="mqtt://host:port")
+    p.add_argument("--db", help="SQLAlchemy URL of the registry for --site/--all (default sqlite in --home)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_command)
 
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "accepts_extra", False):

@@ -11,10 +11,11 @@ from collections import defaultdict
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from sqlalchemy.exc import DataError, OperationalError, SQLAlchemyError, StatementError
 
 from sync.central.keys import CentralKeys
 from sync.central.messages import Incoming, Refused, parse
-from sync.central.store import CentralStore
+from sync.central.store import Acks, CentralStore
 from sync.daemon.backoff import Backoff
 from sync.mqtt import new_client
 from sync.protocol import topics
@@ -131,9 +132,37 @@ class IngestWorker:
             self._batch_started = time.monotonic()
         self._batch.append(item)
 
+    def _store(self, batch: list[Incoming]) -> Acks:
+        """Commit a batch. A batch that fails goes again item by item: an item that the database
+        refuses for its content (a poison message) is refused to its kiosk; anything else (the database
+        is down, a lock) is simply not acked, so the kiosk sends it again later. Never kills the worker."""
+        try:
+            return self.store.apply(batch)
+        except SQLAlchemyError as exc:
+            log.error("a batch of %d could not be stored (%s); trying item by item", len(batch), type(exc).__name__)
+        acks = Acks()
+        for item in batch:
+            try:
+                part = self.store.apply([item])
+            except (DataError, StatementError, ValueError) as exc:
+                if isinstance(exc, OperationalError):
+                    continue  # not the message's fault: leave it unacked
+                log.error("refused a %s from %s that cannot be stored: %s", item.topic.kind, item.device_id,
+                          type(exc).__name__)
+                if item.envelope is not None:
+                    acks.rejected[item.device_id].append((item.envelope.id, "cannot be stored"))
+                continue
+            except SQLAlchemyError:
+                continue
+            for device, ids in part.items():
+                acks.setdefault(device, []).extend(ids)
+            for device, rejected in part.rejected.items():
+                acks.rejected[device].extend(rejected)
+        return acks
+
     def _flush(self, client: mqtt.Client) -> None:
         batch, self._batch = self._batch, []
-        acks = self.store.apply(batch)  # commits before anything is acked
+        acks = self._store(batch)  # commits before anything is acked
         self.stored_total += sum(1 for i in batch if i.topic.kind == "submission")
         refused, self._refused = self._refused, defaultdict(list)
         for device_id, rejected in acks.rejected.items():

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import random
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -18,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from sync.central.messages import Incoming
@@ -29,6 +31,12 @@ from sync.sqlite import make_engine, upgrade
 log = logging.getLogger("kiosk.central.store")
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+RETRIES = 5
+
+
+def _retryable(exc: OperationalError) -> bool:
+    code = getattr(exc.orig, "sqlstate", None)
+    return code in ("40P01", "40001") or "database is locked" in str(exc.orig)
 
 class Acks(dict[str, list[str]]):
     """Ids to acknowledge per device; ``rejected`` holds (id, reason) the central refused per device."""
@@ -56,30 +64,60 @@ class CentralStore:
         """Store a batch; return the ids to ack per device (after this returns, they are committed)."""
         if not items:
             return Acks()
-        try:
-            return self._apply(items)
-        except IntegrityError:
-            # Another worker stored one of these between our check and our commit: go one by one.
-            acks = Acks()
-            for item in items:
+        for attempt in range(RETRIES):
+            try:
                 try:
-                    part = self._apply([item])
+                    return self._apply(items)
                 except IntegrityError:
-                    part = self._apply([item])  # now it is a known duplicate
-                for device, ids in part.items():
-                    acks.setdefault(device, []).extend(ids)
-                for device, rejected in part.rejected.items():
-                    acks.rejected[device].extend(rejected)
-            return acks
+                    # Another worker stored one of these between our check and our commit: one by one.
+                    return self._one_by_one(items)
+            except OperationalError as exc:
+                # Deadlock / serialisation failure (PostgreSQL) or a lock held past the busy timeout
+                # (SQLite): nothing was committed, so the whole batch can run again.
+                if not _retryable(exc) or attempt == RETRIES - 1:
+                    raise
+                log.info("batch hit a lock conflict; retrying (attempt %d)", attempt + 2)
+                threading.Event().wait(random.uniform(0.01, 0.05) * (attempt + 1))  # noqa: S311 - jitter
+        raise AssertionError("unreachable")
+
+    def _one_by_one(self, items: Sequence[Incoming]) -> Acks:
+        acks = Acks()
+        for item in items:
+            try:
+                part = self._apply([item])
+            except IntegrityError:
+                part = self._apply([item])  # now it is a known duplicate
+            for device, ids in part.items():
+                acks.setdefault(device, []).extend(ids)
+            for device, rejected in part.rejected.items():
+                acks.rejected[device].extend(rejected)
+        return acks
 
     def _apply(self, items: Sequence[Incoming]) -> Acks:
         acks = Acks()
         now = time.time()
         with self._session.begin() as s:
+            # One query for the submissions already known, one for the devices; plain submissions (no
+            # attachments, the common case) are inserted together at the end of the batch.
+            sub_ids = [i.envelope.id for i in items if i.topic.kind == "submission" and i.envelope is not None]
+            known = set(s.scalars(select(Submission.id).where(Submission.id.in_(sub_ids)))) if sub_ids else set()
+            new_plain: dict[str, Submission] = {}
             for item in items:
                 kind = item.topic.kind
                 if kind == "submission":
-                    self._submission(s, item, now, acks)
+                    env = item.envelope
+                    assert env is not None
+                    if env.id not in known and env.id not in new_plain and not env.meta.get("attachments"):
+                        new_plain[env.id] = self._new_submission(item, now)
+                        acks.setdefault(env.device_id, []).append(env.id)
+                    elif env.id in new_plain:
+                        acks.setdefault(env.device_id, []).append(env.id)
+                    else:
+                        if new_plain:  # keep order: what this one depends on must be in the session
+                            s.add_all(new_plain.values())
+                            known.update(new_plain)
+                            new_plain = {}
+                        self._submission(s, item, now, acks)
                 elif kind == "attachment":
                     self._chunk(s, item, acks)
                 elif kind == "event":
@@ -88,20 +126,29 @@ class CentralStore:
                     self._telemetry(s, item, now)
                 elif kind == "status":
                     self._status(s, item, now)
-                self._seen(s, item.device_id, now)
+            s.add_all(new_plain.values())
+            # last_seen once per device, in a fixed order so two workers never lock devices crosswise.
+            for device_id in sorted({i.device_id for i in items}):
+                self._device(s, device_id).last_seen = now
         return acks
+
+    @staticmethod
+    def _new_submission(item: Incoming, now: float) -> Submission:
+        env = item.envelope
+        assert env is not None
+        expected = len(env.meta.get("attachments", []))
+        return Submission(id=env.id, device_id=env.device_id, seq=env.seq,
+                          service_code=env.meta_str("service_code"), receipt_no=env.meta_str("receipt_no", 32),
+                          created_at=env.created_at, received_at=now,
+                          fields_json=json.dumps(item.opened.get("fields", []), ensure_ascii=False),
+                          attachments_expected=expected, complete=expected == 0)
 
     def _submission(self, s: Session, item: Incoming, now: float, acks: Acks) -> None:
         env = item.envelope
         assert env is not None
         sub = s.get(Submission, env.id)
         if sub is None:
-            expected = len(env.meta.get("attachments", []))
-            sub = Submission(id=env.id, device_id=env.device_id, seq=env.seq,
-                             service_code=env.meta_str("service_code"), receipt_no=env.meta_str("receipt_no", 32),
-                             created_at=env.created_at, received_at=now,
-                             fields_json=json.dumps(item.opened.get("fields", []), ensure_ascii=False),
-                             attachments_expected=expected, complete=expected == 0)
+            sub = self._new_submission(item, now)
             s.add(sub)
             s.flush()
         if not sub.complete:
@@ -204,9 +251,6 @@ class CentralStore:
             s.add(device)
             s.flush()
         return device
-
-    def _seen(self, s: Session, device_id: str, now: float) -> None:
-        self._device(s, device_id).last_seen = now
 
     # -- queries -----------------------------------------------------------------------------------------
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from sync.cli_common import stop_on_signals
+from sync.daemon.commands import CommandExecutor
 from sync.daemon.service import SyncDaemon
-from sync.device import OUTBOX_FILE, DeviceConfig, DeviceConfigError, resolve_home
+from sync.device import DeviceConfig, DeviceConfigError, resolve_home
+from sync.kiosk_config import load_config
 from sync.logconfig import setup_logging
-from sync.outbox.store import Outbox
+from sync.outbox.store import open_outbox
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,8 +28,18 @@ def main(argv: list[str] | None = None) -> int:
     except DeviceConfigError as exc:
         print(f"kiosk-syncd: {exc}", file=sys.stderr)
         return 2
-    outbox = Outbox(home / OUTBOX_FILE)
-    daemon = SyncDaemon(outbox, device, window=args.window)
+    outbox = open_outbox(home, device)
+    settings = load_config(home)
+    daemon: SyncDaemon | None = None
+
+    def apply_settings(new: dict[str, Any]) -> None:
+        if daemon is not None and "heartbeat_interval_s" in new:
+            daemon.heartbeat_interval_s = float(new["heartbeat_interval_s"])
+
+    executor = CommandExecutor(outbox, device, home, on_config=apply_settings)
+    daemon = SyncDaemon(outbox, device, window=args.window,
+                        heartbeat_interval_s=float(settings.get("heartbeat_interval_s", 30.0)),
+                        command_handler=executor.handle)
     stop_on_signals(daemon)
     try:
         daemon.run()

@@ -49,6 +49,9 @@ class SyncDaemon:
         self._inflight_telemetry: dict[int, int] = {}  # paho mid -> telemetry queue row
         self._started = time.time()
         self._refusing: str | None = None
+        self._acked: list[str] = []
+        self.acked_total = 0
+        self._acked_reported = 0
         self._client: mqtt.Client | None = None
         self._conn_counter = 0
         self.connect_attempts = 0
@@ -93,9 +96,12 @@ class SyncDaemon:
                         client = None
                         next_attempt = time.monotonic() + self.backoff.next_delay()
                         continue
+                    self._flush_acks()
                     if self.connected.is_set() and time.monotonic() >= next_poll:
                         published = self._pump(client)
-                        next_poll = 0.0 if published else time.monotonic() + self.poll_interval_s
+                        # A full window waits for PUBACKs (the next loop), not for the poll interval.
+                        window_full = len(self._inflight) + len(self._inflight_telemetry) >= self.window
+                        next_poll = 0.0 if published or window_full else time.monotonic() + self.poll_interval_s
                 else:
                     self._stop.wait(min(0.2, max(0.0, next_attempt - time.monotonic())))
                 if time.monotonic() >= next_housekeeping:
@@ -106,6 +112,8 @@ class SyncDaemon:
                     next_heartbeat = time.monotonic() + self.heartbeat_interval_s
                     next_poll = 0.0
         finally:
+            self._flush_acks()
+            self._report_acks()
             if client is not None:
                 self._graceful_disconnect(client)
             self.outbox.set_states({"connected": "0", "daemon_seen": str(time.time())})
@@ -246,17 +254,22 @@ class SyncDaemon:
             except EnvelopeError:
                 log.warning("ignored a malformed ack")
                 return
-            n = self.outbox.mark_acked(ack.ids)
+            # Acks arriving in one network read are written in one transaction (_flush_acks).
+            self._acked.extend(ack.ids)
             for message_id, reason in ack.rejected:
                 log.warning("central refused a message: %s", reason)
                 self.outbox.mark_rejected(message_id, reason)
-            if n:
-                log.info("%d messages acknowledged by the central", n)
         elif topic.kind == "cmd":
             if self.command_handler is None:
                 log.warning("a command arrived but this kiosk has no command verifier")
                 return
             self.command_handler(bytes(message.payload))
+
+    def _flush_acks(self) -> None:
+        if self._acked:
+            acked, self._acked = self._acked, []
+            n = self.outbox.mark_acked(acked)
+            self.acked_total += n
 
     def _on_central_status(self, payload: bytes) -> None:
         try:
@@ -302,7 +315,13 @@ class SyncDaemon:
                 self.outbox.enqueue_event(self.device, "alarm_cleared", {"code": "submissions_refused"})
             self._refusing = refusing
 
+    def _report_acks(self) -> None:
+        if self.acked_total > self._acked_reported:
+            log.info("%d messages acknowledged by the central", self.acked_total - self._acked_reported)
+            self._acked_reported = self.acked_total
+
     def _housekeeping(self) -> None:
+        self._report_acks()
         self.outbox.set_states({"daemon_seen": str(time.time()),
                                 "connected": "1" if self.connected.is_set() else "0"})
         if self.connected.is_set():

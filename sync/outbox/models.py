@@ -43,7 +43,8 @@ class OutboxMessage(Base):
     body: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # envelope; sealed payload inside
     parent_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)  # chunk -> submission
 
-    __table_args__ = (Index("ix_outbox_state_priority_seq", "state", "priority", "seq"),)
+    __table_args__ = (Index("ix_outbox_state_priority_seq", "state", "priority", "seq"),
+                      Index("ix_outbox_undelivered", "state", "parent_id", "priority"))
 
 
 class TelemetryQueued(Base):

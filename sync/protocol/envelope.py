@@ -43,7 +43,7 @@ class Envelope:
 
     def meta_str(self, key: str, max_len: int = 64) -> str:
         value = self.meta.get(key)
-        if not isinstance(value, str) or len(value) > max_len:
+        if not isinstance(value, str) or len(value) > max_len or any(ord(c) < 32 or ord(c) == 127 for c in value):
             raise EnvelopeError(f"missing or bad meta {key!r}")
         return value
 

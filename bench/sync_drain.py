@@ -1,0 +1,262 @@
+"""Benchmark: drain an offline kiosk's outbox through a private Mosquitto into the central.
+
+Queues N submissions (~1 KB envelopes) while the broker is down, measuring each enqueue's latency; then
+starts the broker and the central (IngestWorker + CentralStore on SQLite; by default in its own process,
+as in production, so the kiosk's daemon and the central do not share one GIL), starts the real
+SyncDaemon and measures the time until the kiosk has seen every ack (the central acks only after it
+commits, and the count it stored is checked). In the same run, on the same broker, the baseline: raw paho
+QoS 1, one publisher (``max_inflight`` = the daemon's window) and one subscriber (placed where the central
+runs), 1 KB payloads, end to end until the subscriber has received all.
+
+Prints one JSON object. Run: ``.venv/bin/python -m bench.sync_drain [--n 10000] [--window 20] [--quick]
+[--central process|thread]``. Targets on a 2-core machine: ratio >= 0.5, enqueue p95 < 10 ms.
+Never used as a timed assert in tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from sync.broker import MosquittoBroker, free_port
+from sync.central.ingest import IngestWorker
+from sync.central.keys import CentralKeys
+from sync.central.store import CentralStore
+from sync.daemon.backoff import Backoff
+from sync.daemon.service import SyncDaemon
+from sync.device import OUTBOX_FILE, DeviceConfig
+from sync.mqtt import new_client
+from sync.outbox.store import Outbox
+from sync.protocol.broker_url import parse_broker_url
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE_TOPIC = "bench/raw"
+
+
+def _pct(xs: list[float], q: float) -> float:
+    ys = sorted(xs)
+    return ys[min(len(ys) - 1, round(q / 100 * (len(ys) - 1)))] if ys else float("nan")
+
+
+def _fields(i: int) -> list[dict[str, str]]:
+    # Sized so that the sealed envelope is about 1 KB.
+    return [{"id": "applicant_name", "kind": "name", "label": "申请人姓名", "value": "孙九"},
+            {"id": "id_number", "kind": "id_number", "label": "身份证号", "value": "110101199003074514"},
+            {"id": "phone", "kind": "phone", "label": "联系电话", "value": "13800138000"},
+            {"id": "address", "kind": "text", "label": "住址", "value": f"幸福街道{i}号" + "x" * 95}]
+
+
+# -- the central / the raw subscriber, in their own process ------------------------------------------------
+
+
+def serve_central(broker_url: str, db: str, keys_home: str) -> None:
+    """``--serve-central``: run one ingest worker until stdin closes; say 'ready' once connected."""
+    store = CentralStore(f"sqlite:///{db}")
+    worker = IngestWorker(broker_url, store, CentralKeys.load(Path(keys_home)), worker_id="bench",
+                          backoff=Backoff(0.05, 0.5)).start()
+    if not worker.connected.wait(30):
+        sys.exit("central did not connect")
+    print("ready", flush=True)
+    sys.stdin.read()
+    worker.stop()
+    print(json.dumps({"stored": store.count()}), flush=True)
+    store.close()
+
+
+def serve_subscriber(broker_url: str, n: int) -> None:
+    """``--serve-sub``: receive n messages on the baseline topic; print the monotonic time of the last."""
+    host, port = parse_broker_url(broker_url)
+    got = 0
+    done = threading.Event()
+    subscribed = threading.Event()
+
+    def on_message(_c: Any, _u: Any, _m: Any) -> None:
+        nonlocal got
+        got += 1
+        if got == n:
+            print(f"done {time.monotonic()}", flush=True)
+            done.set()
+
+    client = new_client(f"bench-sub-{os.getpid()}")
+    client.on_message = on_message
+    client.on_subscribe = lambda *_a: subscribed.set()
+    client.connect(host, port, clean_start=True)
+    client.subscribe(BASE_TOPIC, qos=1)
+    client.loop_start()
+    if not subscribed.wait(10):
+        sys.exit("subscriber did not subscribe")
+    print("ready", flush=True)
+    done.wait(600)
+    client.loop_stop()
+    client.disconnect()
+
+
+class _Child:
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "bench.sync_drain", *args], cwd=ROOT,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().strip()
+        if line != "ready":
+            self.proc.kill()
+            raise RuntimeError(f"child {args[0]} did not start: {line!r}")
+
+    def readline(self) -> str:
+        assert self.proc.stdout is not None
+        return self.proc.stdout.readline().strip()
+
+    def finish(self) -> str:
+        out, _ = self.proc.communicate(timeout=60)
+        return out.strip()
+
+
+# -- the measurements --------------------------------------------------------------------------------------
+
+
+def raw_paho(broker: MosquittoBroker, n: int, window: int, payload: int, central: str) -> float:
+    """Messages per second, first publish to last message received by the subscriber."""
+    sub = _Child("--serve-sub", broker.url, str(n)) if central == "process" else None
+    done_at: list[float] = []
+    local: Any = None
+    if sub is None:
+        got = [0]
+        ready = threading.Event()
+        local = new_client("bench-sub-local")
+
+        def on_message(_c: Any, _u: Any, _m: Any) -> None:
+            got[0] += 1
+            if got[0] == n:
+                done_at.append(time.monotonic())
+
+        local.on_message = on_message
+        local.on_subscribe = lambda *_a: ready.set()
+        local.connect("127.0.0.1", broker.port, clean_start=True)
+        local.subscribe(BASE_TOPIC, qos=1)
+        local.loop_start()
+        ready.wait(10)
+    pub = new_client("bench-pub")
+    pub.max_inflight_messages_set(window)
+    connected = threading.Event()
+    pub.on_connect = lambda *_a: connected.set()
+    pub.connect("127.0.0.1", broker.port, clean_start=True)
+    pub.loop_start()
+    connected.wait(10)
+    body = os.urandom(payload // 2).hex().encode()[:payload]
+    t0 = time.monotonic()
+    infos = [pub.publish(BASE_TOPIC, body, qos=1) for _ in range(n)]
+    if sub is not None:
+        line = sub.readline()
+        done_at.append(float(line.split()[1]))
+        sub.finish()
+    else:
+        deadline = time.monotonic() + 600
+        while not done_at and time.monotonic() < deadline:
+            time.sleep(0.005)
+        local.loop_stop()
+        local.disconnect()
+    infos[-1].wait_for_publish(10)
+    pub.loop_stop()
+    pub.disconnect()
+    return n / (done_at[0] - t0)
+
+
+def drain(n: int, window: int, central: str, folder: Path) -> dict[str, Any]:
+    keys = CentralKeys.generate()
+    keys_home = folder / "central"
+    keys.save(keys_home)
+    port = free_port()
+    home = folder / "kiosk"
+    home.mkdir(parents=True)
+    device = DeviceConfig("bench-kiosk-1", "基准测试", f"mqtt://127.0.0.1:{port}",
+                          base64.b64encode(keys.seal.public_raw).decode(),
+                          base64.b64encode(keys.command_public_raw).decode())
+    device.save(home)
+    outbox = Outbox(home / OUTBOX_FILE)
+    latencies: list[float] = []
+    t_enqueue = time.monotonic()
+    for i in range(n):
+        t0 = time.perf_counter()
+        outbox.enqueue_submission(device, "MZ-LNYD-001", _fields(i))
+        latencies.append((time.perf_counter() - t0) * 1000)
+    enqueue_s = time.monotonic() - t_enqueue
+    sizes = [len(m.body) for m in outbox.pending_batch(50)]
+    db = folder / "central.db"
+    with MosquittoBroker(port=port) as broker:
+        child: _Child | None = None
+        worker: IngestWorker | None = None
+        store: CentralStore | None = None
+        if central == "process":
+            child = _Child("--serve-central", broker.url, str(db), str(keys_home))
+        else:
+            store = CentralStore(f"sqlite:///{db}")
+            worker = IngestWorker(broker.url, store, keys, worker_id="bench", backoff=Backoff(0.05, 0.5)).start()
+            worker.connected.wait(30)
+        t0 = time.monotonic()
+        daemon = SyncDaemon(outbox, device, window=window, backoff=Backoff(0.05, 0.5),
+                            heartbeat_interval_s=3600).start()
+        deadline = t0 + max(600.0, n / 10)
+        while outbox.counts()["acked"] < n and time.monotonic() < deadline:
+            time.sleep(0.05)
+        seconds = time.monotonic() - t0
+        acked = outbox.counts()["acked"]
+        daemon.stop()
+        if child is not None:
+            stored = int(json.loads(child.finish().splitlines()[-1])["stored"])
+        else:
+            assert worker is not None and store is not None
+            worker.stop()
+            stored = store.count()
+            store.close()
+        raw = raw_paho(broker, n, window, 1024, central)
+        raw20 = raw if window == 20 else raw_paho(broker, n, 20, 1024, central)
+    outbox.close()
+    rate = n / seconds
+    return {
+        "n": n, "window": window, "central": central, "seconds": round(seconds, 3),
+        "msgs_per_s": round(rate, 1), "raw_paho_msgs_per_s": round(raw, 1),
+        "raw_paho_window20_msgs_per_s": round(raw20, 1), "ratio": round(rate / raw, 3),
+        "acked": acked, "stored": stored, "envelope_bytes": round(statistics.mean(sizes)),
+        "enqueue_ms": {"p50": round(_pct(latencies, 50), 3), "p95": round(_pct(latencies, 95), 3),
+                       "p99": round(_pct(latencies, 99), 3), "max": round(max(latencies), 3)},
+        "enqueue_total_s": round(enqueue_s, 3),
+        "targets": {"ratio>=0.5": rate / raw >= 0.5, "enqueue_p95<10ms": _pct(latencies, 95) < 10},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=10_000)
+    ap.add_argument("--window", type=int, default=20)
+    ap.add_argument("--quick", action="store_true", help="n = 1,000")
+    ap.add_argument("--central", choices=("process", "thread"), default="process",
+                    help="run the central in its own process (default) or in this one")
+    ap.add_argument("--serve-central", nargs=3, metavar=("BROKER", "DB", "KEYS_HOME"), help=argparse.SUPPRESS)
+    ap.add_argument("--serve-sub", nargs=2, metavar=("BROKER", "N"), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.serve_central:
+        serve_central(*args.serve_central)
+        return 0
+    if args.serve_sub:
+        serve_subscriber(args.serve_sub[0], int(args.serve_sub[1]))
+        return 0
+    n = 1000 if args.quick else args.n
+    with tempfile.TemporaryDirectory(prefix="kiosk-bench-drain-") as tmp:
+        result = drain(n, args.window, args.central, Path(tmp))
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""The central's command signer: build, sign with the central's Ed25519 command key, publish on
+``kiosk/v1/{device_id}/down/cmd`` (QoS 1, not retained) with a short-lived MQTT client.
+
+A command to a site or to the whole fleet is one signed command (one id, target ``{"site": S}`` or
+``{"all": true}``) published to each device the central's registry knows for it; each kiosk checks
+the target against its own identity and answers with its own ``command_result`` event. Kiosks connect
+with a clean session, so a command reaches only kiosks connected when it is published: an operator
+whose kiosk was offline sends it again (a new id).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from sqlalchemy import select
+
+from sync.central.keys import CentralKeys
+from sync.central.models import Device
+from sync.central.store import CentralStore
+from sync.mqtt import new_client
+from sync.protocol import topics
+from sync.protocol.broker_url import parse_broker_url
+from sync.protocol.commands import (
+    DEFAULT_TTL_S,
+    Command,
+    new_command,
+    sign_command,
+    target_all,
+    target_device,
+    target_site,
+)
+
+PUBLISH_TIMEOUT_S = 10.0
+
+# The dashboard's button names (sync.central.web.commands_bridge) for the protocol's actions.
+ACTION_ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
+    "maintenance_on": ("maintenance", {"on": True}),
+    "maintenance_off": ("maintenance", {"on": False}),
+}
+
+
+class PublishError(RuntimeError):
+    """The broker could not be reached or did not accept the command."""
+
+
+@dataclass
+class SentCommand:
+    command: Command
+    payload: bytes
+    published: list[str] = field(default_factory=list)  # device ids the broker accepted it for
+
+    @property
+    def id(self) -> str:
+        return self.command.id
+
+    def to_json(self) -> dict[str, Any]:
+        c = self.command
+        return {"command_id": c.id, "action": c.action, "args": c.args, "target": c.target,
+                "issued_at": c.issued_at, "expires_at": c.expires_at, "devices": list(self.published)}
+
+
+def normalise_action(action: str, args: Mapping[str, Any] | None) -> tuple[str, dict[str, Any]]:
+    """``maintenance_on`` / ``maintenance_off`` -> ``maintenance`` with ``on``; others unchanged."""
+    if action in ACTION_ALIASES:
+        name, fixed = ACTION_ALIASES[action]
+        merged = {**dict(args or {}), **fixed}
+        if not merged["on"]:
+            merged.pop("message", None)
+        return name, merged
+    return action, dict(args or {})
+
+
+def build_command(keys: CentralKeys, action: str, args: Mapping[str, Any] | None, target: Mapping[str, Any], *,
+                  ttl_s: float = DEFAULT_TTL_S, now: float | None = None) -> tuple[Command, bytes]:
+    """A checked command and its signed wire payload (``ValueError``/``CommandRefused`` if invalid)."""
+    name, checked = normalise_action(action, args)
+    command = new_command(name, checked, target, ttl_s=ttl_s, now=now)
+    return command, sign_command(keys.command_private_raw, command)
+
+
+def publish(broker_url: str, device_ids: Sequence[str], payload: bytes, *,
+            timeout_s: float = PUBLISH_TIMEOUT_S) -> list[str]:
+    """Publish ``payload`` on each device's ``down/cmd`` (QoS 1); the ids the broker acknowledged.
+
+    Raises :class:`PublishError` if the broker cannot be reached in ``timeout_s``.
+    """
+    for device_id in device_ids:
+        topics.check_device_id(device_id)
+    if not device_ids:
+        return []
+    host, port = parse_broker_url(broker_url)
+    client = new_client(f"central-cmd-{uuid.uuid4().hex[:12]}")
+    connected = threading.Event()
+    refused: list[str] = []
+    failed_mids: set[int] = set()  # PUBACKs with a failure reason code (e.g. not authorised)
+
+    def on_connect(_c: mqtt.Client, _u: Any, _f: Any, reason_code: Any, _p: Any) -> None:
+        if reason_code.is_failure:
+            refused.append(str(reason_code))
+        connected.set()
+
+    def on_publish(_c: mqtt.Client, _u: Any, mid: int, reason_code: Any, _p: Any) -> None:
+        # Runs under paho's own lock: no lock of ours may be taken here.
+        if reason_code.is_failure:
+            failed_mids.add(mid)
+
+    client.on_connect = on_connect
+    client.on_publish = on_publish
+    try:
+        client.connect(host, port, keepalive=30, clean_start=True)
+    except OSError as exc:
+        raise PublishError(f"broker unreachable: {type(exc).__name__}") from exc
+    client.loop_start()
+    accepted: list[str] = []
+    try:
+        if not connected.wait(timeout_s) or refused:
+            raise PublishError("the broker refused the connection" if refused else "broker did not answer")
+        infos = [(device_id, client.publish(topics.down(device_id, "cmd"), payload, qos=1, retain=False))
+                 for device_id in device_ids]
+        deadline = time.monotonic() + timeout_s
+        for device_id, info in infos:
+            if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                continue
+            with contextlib.suppress(RuntimeError, ValueError):
+                info.wait_for_publish(max(0.01, deadline - time.monotonic()))
+            if info.is_published() and info.mid not in failed_mids:
+                accepted.append(device_id)
+        if not accepted and infos:
+            raise PublishError("the broker did not acknowledge the command in time")
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return accepted
+
+
+def send_command(keys: CentralKeys, broker_url: str, device_id: str, action: str,
+                 args: Mapping[str, Any] | None = None, *, ttl_s: float = DEFAULT_TTL_S) -> SentCommand:
+    """Sign ``action`` for one device and publish it; raises :class:`PublishError` if not accepted."""
+    command, payload = build_command(keys, action, args, target_device(device_id), ttl_s=ttl_s)
+    sent = SentCommand(command, payload, publish(broker_url, [device_id], payload))
+    if not sent.published:
+        raise PublishError("the broker did not accept the command")
+    return sent
+
+
+def send_to_devices(keys: CentralKeys, broker_url: str, device_ids: Sequence[str], action: str,
+                    args: Mapping[str, Any] | None = None, *, site: str | None = None,
+                    ttl_s: float = DEFAULT_TTL_S) -> SentCommand:
+    """One command for a site (``site`` given) or the whole fleet, published to each of ``device_ids``."""
+    target = target_site(site) if site is not None else target_all()
+    command, payload = build_command(keys, action, args, target, ttl_s=ttl_s)
+    return SentCommand(command, payload, publish(broker_url, list(device_ids), payload))
+
+
+def fleet_device_ids(store: CentralStore, site: str | None = None) -> list[str]:
+    """The device ids the central's registry knows (of one site if given), sorted."""
+    stmt = select(Device.device_id).order_by(Device.device_id)
+    if site is not None:
+        stmt = stmt.where(Device.site == site)
+    with store.session() as s:
+        return [str(d) for d in s.scalars(stmt)]
+
+
+__all__ = ["ACTION_ALIASES", "PublishError", "SentCommand", "build_command", "fleet_device_ids",
+           "normalise_action", "publish", "send_command", "send_to_devices"]

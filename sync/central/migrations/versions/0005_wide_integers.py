@@ -1,0 +1,28 @@
+"""64-bit sequence numbers and sizes (the envelope allows seq up to 2**53)
+
+Revision ID: c0005
+Revises: c0004
+Create Date: 2026-11-27
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "c0005"
+down_revision = "c0004"
+branch_labels = None
+depends_on = None
+
+COLUMNS = (("submissions", "seq"), ("events", "seq"), ("attachment_chunks", "file_size"), ("attachments", "size"))
+
+
+def upgrade() -> None:
+    for table, column in COLUMNS:
+        with op.batch_alter_table(table) as batch:
+            batch.alter_column(column, type_=sa.BigInteger(), existing_type=sa.Integer(), existing_nullable=False)
+
+
+def downgrade() -> None:
+    for table, column in COLUMNS:
+        with op.batch_alter_table(table) as batch:
+            batch.alter_column(column, type_=sa.Integer(), existing_type=sa.BigInteger(), existing_nullable=False)

@@ -1,0 +1,184 @@
+"""The kiosk's side of signed commands: verify, refuse replays, execute, and always report.
+
+:class:`CommandExecutor` is the ``command_handler`` of :class:`~sync.daemon.service.SyncDaemon`; it runs
+on the daemon's paho thread, so it never raises. Every command that arrives gets one ``command_result``
+event on ``up/event`` (meta in clear, no personal data)::
+
+    {"type": "command_result", "command_id": str | null, "action": str | null, "ok": bool,
+     "reason": "ok" | <refusal code> | "failed" | "internal_error", "detail": str, ...action facts}
+
+Refusals caused by unverified payloads (bad signature, malformed, wrong target...) are reported at most
+:data:`REFUSAL_REPORTS_PER_MINUTE` times a minute, so whoever can publish junk on the command topic
+cannot fill the outbox; beyond that they are only logged.
+
+Actions: ``maintenance`` (outbox states ``maintenance`` / ``maintenance_message`` that the UI reads),
+``config`` (whitelisted keys written atomically to ``{home}/config.json``, 0600; the new version
+echoed as state ``config_version``), ``diagnostics`` (queue counts, oldest pending, disk free, driver
+health, versions in the result event).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import platform
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sync.daemon.service import APP_VERSION
+from sync.device import DeviceConfig
+from sync.kiosk_config import apply_updates
+from sync.outbox.store import Outbox
+from sync.protocol import commands as proto
+from sync.protocol.commands import Command, CommandRefused
+
+log = logging.getLogger("kiosk.commands")
+
+RESULT_EVENT = "command_result"
+REFUSAL_REPORTS_PER_MINUTE = 30
+MAX_DRIVERS_REPORTED = 32
+
+
+class _Limiter:
+    """At most ``n`` events per ``window_s`` (sliding window)."""
+
+    def __init__(self, n: int, window_s: float = 60.0) -> None:
+        self.n = n
+        self.window_s = window_s
+        self._times: deque[float] = deque()
+
+    def allow(self, now: float) -> bool:
+        while self._times and self._times[0] <= now - self.window_s:
+            self._times.popleft()
+        if len(self._times) >= self.n:
+            return False
+        self._times.append(now)
+        return True
+
+
+class CommandExecutor:
+    """Executes verified commands for one kiosk. ``handle`` is the daemon's ``command_handler``."""
+
+    def __init__(self, outbox: Outbox, device: DeviceConfig, home: Path, *,
+                 clock: Callable[[], float] = time.time,
+                 on_config: Callable[[dict[str, Any]], None] | None = None,
+                 refusal_reports_per_minute: int = REFUSAL_REPORTS_PER_MINUTE) -> None:
+        self.outbox = outbox
+        self.device = device
+        self.home = home
+        self.clock = clock
+        self.on_config = on_config  # told the new settings after a config command (e.g. heartbeat interval)
+        self._lock = threading.Lock()
+        self._limiter = _Limiter(refusal_reports_per_minute)
+        self.suppressed_reports = 0
+
+    # -- entry point -------------------------------------------------------------------------------
+
+    def handle(self, payload: bytes) -> None:
+        """Verify, check replay, execute, report. Never raises (it runs on the paho thread)."""
+        with self._lock:
+            try:
+                self._handle(payload)
+            except Exception:  # a bug here must not take the daemon's connection down
+                log.exception("command handling failed")
+                with contextlib.suppress(Exception):
+                    self._report(proto.peek_command_id(payload), None, False, "internal_error",
+                                 "the kiosk failed while handling the command")
+
+    def _handle(self, payload: bytes) -> None:
+        now = self.clock()
+        try:
+            command = proto.verify_command(self.device.command_public_key, payload,
+                                           device_id=self.device.device_id, site=self.device.site, now=now)
+        except CommandRefused as exc:
+            log.warning("refused a command (%s): %s", exc.code, exc.message)
+            if self._limiter.allow(now):
+                self._report(exc.command_id, None, False, exc.code, exc.message)
+            else:
+                self.suppressed_reports += 1
+            return
+        if not self.outbox.remember_command(command.id, command.expires_at):
+            log.warning("refused command %s (%s): already received", command.id, proto.REPLAYED)
+            self._report(command.id, command.action, False, proto.REPLAYED, "this command was already received")
+            return
+        try:
+            extra = self._execute(command)
+        except CommandRefused as exc:
+            log.warning("refused command %s (%s): %s", command.id, exc.code, exc.message)
+            self._report(command.id, command.action, False, exc.code, exc.message)
+            return
+        except OSError as exc:
+            log.error("command %s (%s) failed: %s", command.id, command.action, type(exc).__name__)
+            self._report(command.id, command.action, False, "failed", f"could not apply: {type(exc).__name__}")
+            return
+        log.info("executed command %s (%s)", command.id, command.action)
+        self._report(command.id, command.action, True, "ok", extra.pop("detail", "done"), extra)
+
+    def _report(self, command_id: str | None, action: str | None, ok: bool, reason: str, detail: str,
+                extra: dict[str, Any] | None = None) -> None:
+        meta = {**(extra or {}), "command_id": command_id, "action": action, "ok": ok, "reason": reason,
+                "detail": detail[:200]}
+        try:
+            self.outbox.enqueue_event(self.device, RESULT_EVENT, meta)
+        except Exception as exc:  # the database is busy or broken: the log is all that is left
+            log.error("could not queue the result of command %s: %s", command_id, type(exc).__name__)
+
+    # -- actions -----------------------------------------------------------------------------------
+
+    def _execute(self, command: Command) -> dict[str, Any]:
+        if command.action == "maintenance":
+            return self._maintenance(command)
+        if command.action == "config":
+            return self._config(command)
+        if command.action == "diagnostics":
+            return self._diagnostics()
+        raise CommandRefused(proto.UNKNOWN_ACTION, "this kiosk does not know that action", command.id)
+
+    def _maintenance(self, command: Command) -> dict[str, Any]:
+        on = bool(command.args["on"])
+        message = str(command.args.get("message", "")) if on else ""
+        self.outbox.set_states({"maintenance": "1" if on else "0", "maintenance_message": message})
+        return {"detail": "maintenance on" if on else "maintenance off", "maintenance": on}
+
+    def _config(self, command: Command) -> dict[str, Any]:
+        values = command.args["set"]  # every key whitelisted and every value checked by verify_command
+        version, settings = apply_updates(self.home, values, source="central", command_id=command.id, typed=True)
+        self.outbox.set_states({"config_version": str(version)})
+        if self.on_config is not None:
+            try:
+                self.on_config(dict(settings))
+            except Exception:
+                log.exception("applying the new settings in this process failed (they are saved)")
+        return {"detail": f"{len(values)} setting(s) applied", "config_version": version,
+                "keys": sorted(values)}
+
+    def _diagnostics(self) -> dict[str, Any]:
+        states = self.outbox.states()
+        drivers = self.outbox.driver_health()
+        oldest = self.outbox.oldest_undelivered_age()
+        return {
+            "detail": "diagnostics collected",
+            "counts": self.outbox.counts_by_kind(),
+            "oldest_pending_s": None if oldest is None else round(oldest, 1),
+            "disk_free": self.outbox.disk_free(),
+            "telemetry_queued": self.outbox.telemetry_count(),
+            "drivers": [{"driver": d["driver"], "state": d["state"], "last_error": d["last_error"],
+                         "last_success": d["last_success"]} for d in drivers[:MAX_DRIVERS_REPORTED]],
+            "versions": {"app": APP_VERSION, "catalog": states.get("catalog_version"),
+                         "config": states.get("config_version"), "python": platform.python_version()},
+            "connected": states.get("connected") == "1",
+            "maintenance": states.get("maintenance") == "1",
+            "refused_reports_suppressed": self.suppressed_reports,
+        }
+
+
+def build_executor(outbox: Outbox, device: DeviceConfig, home: Path, **kwargs: Any) -> CommandExecutor:
+    """The executor a daemon is built with (``SyncDaemon(..., command_handler=executor.handle)``)."""
+    return CommandExecutor(outbox, device, home, **kwargs)
+
+
+__all__ = ["RESULT_EVENT", "CommandExecutor", "build_executor"]
