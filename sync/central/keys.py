@@ -7,6 +7,7 @@ kiosk is provisioned with (``public_keys()``).
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from sync.protocol.sealing import SealKeyPair, key_id
+from sync.protocol.sealing import Opener, SealKeyPair, key_id
 
 KEYS_FILE = "keys.json"
 
@@ -28,10 +29,14 @@ def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode("ascii")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CentralKeys:
     seal: SealKeyPair
     command_private_raw: bytes
+
+    @functools.cached_property
+    def opener(self) -> Opener:
+        return Opener(self.seal.private_raw)
 
     @property
     def command_public_raw(self) -> bytes:

@@ -10,7 +10,7 @@ from typing import Any
 
 from sync.central.keys import CentralKeys
 from sync.protocol.envelope import Envelope, EnvelopeError
-from sync.protocol.sealing import SealError, open_sealed
+from sync.protocol.sealing import SealError
 from sync.protocol.topics import Topic
 
 MAX_ATTACHMENTS = 20
@@ -40,7 +40,7 @@ class Incoming:
 
 def _open_json(keys: CentralKeys, env: Envelope, aad: bytes) -> dict[str, Any]:
     try:
-        plain = open_sealed(keys.seal.private_raw, env.sealed, aad=aad)
+        plain = keys.opener.open(env.sealed, aad=aad)
     except SealError as exc:
         raise Refused(f"sealed payload: {exc}", env.id) from exc
     try:

@@ -11,6 +11,7 @@ import json
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -19,13 +20,16 @@ import paho.mqtt.client as mqtt
 from sync.daemon.backoff import Backoff
 from sync.device import DeviceConfig
 from sync.mqtt import new_client
-from sync.outbox.store import Outbox
+from sync.outbox.store import Outbox, Outgoing
 from sync.protocol import topics
 from sync.protocol.envelope import Ack, EnvelopeError
 
 log = logging.getLogger("kiosk.syncd")
 
 APP_VERSION = "0.1.0"
+MARKS_INTERVAL_S = 0.02  # delivery marks are written at most this often, in one transaction
+MARKS_BATCH = 200
+PREFETCH = 200
 
 
 class SyncDaemon:
@@ -50,6 +54,8 @@ class SyncDaemon:
         self._started = time.time()
         self._refusing: str | None = None
         self._acked: list[str] = []
+        self._published: list[str] = []  # published, not yet marked sent in the database
+        self._queue: deque[Outgoing] = deque()  # read ahead from the outbox, not yet published
         self.acked_total = 0
         self._acked_reported = 0
         self._client: mqtt.Client | None = None
@@ -79,6 +85,7 @@ class SyncDaemon:
         next_housekeeping = 0.0
         next_heartbeat = 0.0
         next_poll = 0.0
+        next_marks = 0.0
         client: mqtt.Client | None = None
         try:
             while not self._stop.is_set():
@@ -96,7 +103,10 @@ class SyncDaemon:
                         client = None
                         next_attempt = time.monotonic() + self.backoff.next_delay()
                         continue
-                    self._flush_acks()
+                    if (len(self._published) >= MARKS_BATCH or len(self._acked) >= MARKS_BATCH
+                            or time.monotonic() >= next_marks):
+                        self._flush_marks()
+                        next_marks = time.monotonic() + MARKS_INTERVAL_S
                     if self.connected.is_set() and time.monotonic() >= next_poll:
                         published = self._pump(client)
                         # A full window waits for PUBACKs (the next loop), not for the poll interval.
@@ -112,7 +122,7 @@ class SyncDaemon:
                     next_heartbeat = time.monotonic() + self.heartbeat_interval_s
                     next_poll = 0.0
         finally:
-            self._flush_acks()
+            self._flush_marks()
             self._report_acks()
             if client is not None:
                 self._graceful_disconnect(client)
@@ -151,6 +161,8 @@ class SyncDaemon:
         self.backoff.reset()
         self._inflight.clear()
         self._inflight_telemetry.clear()
+        self._queue.clear()
+        self._flush_marks()
         # Clean start: whatever was in flight is gone from the session; the outbox sends it again.
         requeued = self.outbox.requeue_sent()
         client.subscribe(topics.down(self.device.device_id, "ack"), qos=1)
@@ -173,6 +185,8 @@ class SyncDaemon:
         self.connected.clear()
         self._inflight.clear()
         self._inflight_telemetry.clear()
+        self._queue.clear()
+        self._flush_marks()
         self.outbox.set_states({"connected": "0"})
         with contextlib.suppress(OSError):
             client.disconnect()
@@ -195,16 +209,21 @@ class SyncDaemon:
         room = self.window - len(self._inflight) - len(self._inflight_telemetry)
         if room <= 0:
             return 0
-        batch = self.outbox.pending_batch(room)
+        if len(self._queue) < room:
+            # Read ahead several windows at once: one query per PREFETCH messages, not one per PUBACK.
+            skip = self._published + [m.id for m in self._queue]
+            self._queue.extend(self.outbox.pending_batch(max(PREFETCH, room), exclude=skip))
         sent: list[str] = []
-        for msg in batch:
+        while self._queue and len(sent) < room:
+            msg = self._queue[0]
             info = client.publish(topics.up(self.device.device_id, msg.kind), msg.body, qos=1)
             if info.rc != mqtt.MQTT_ERR_SUCCESS:
                 log.info("publish not accepted by the client: %s", info.rc)
                 break
+            self._queue.popleft()
             self._inflight[info.mid] = msg.id
             sent.append(msg.id)
-        self.outbox.mark_sent(sent)
+        self._published.extend(sent)
         room -= len(sent)
         published = len(sent)
         if room > 0:
@@ -234,7 +253,10 @@ class SyncDaemon:
         # paho fires on_publish for MQTT 5 PUBACK failures too: such a message was not accepted.
         if reason_code.is_failure:
             log.warning("broker refused a message: %s", reason_code)
-            self.outbox.mark_pending([message_id], f"puback {reason_code}")
+            if message_id in self._published:
+                self._published.remove(message_id)  # never marked sent: it simply stays pending
+            else:
+                self.outbox.mark_pending([message_id], f"puback {reason_code}")
 
     # -- receiving -----------------------------------------------------------------------------------
 
@@ -254,7 +276,7 @@ class SyncDaemon:
             except EnvelopeError:
                 log.warning("ignored a malformed ack")
                 return
-            # Acks arriving in one network read are written in one transaction (_flush_acks).
+            # Acks are written together with the sent marks, a few times a second (_flush_marks).
             self._acked.extend(ack.ids)
             for message_id, reason in ack.rejected:
                 log.warning("central refused a message: %s", reason)
@@ -265,11 +287,13 @@ class SyncDaemon:
                 return
             self.command_handler(bytes(message.payload))
 
-    def _flush_acks(self) -> None:
-        if self._acked:
+    def _flush_marks(self) -> None:
+        """Published rows become ``sent`` and acknowledged rows ``acked`` in one transaction. A mark lost
+        to a crash only means the row is sent again; the central dedupes it."""
+        if self._acked or self._published:
+            published, self._published = self._published, []
             acked, self._acked = self._acked, []
-            n = self.outbox.mark_acked(acked)
-            self.acked_total += n
+            self.acked_total += self.outbox.record_delivery(published, acked)
 
     def _on_central_status(self, payload: bytes) -> None:
         try:
@@ -281,6 +305,8 @@ class SyncDaemon:
             self._central_epoch = epoch
             # A central (re)started: what it may have missed is sent again now (it dedupes by id).
             self._inflight.clear()
+            self._queue.clear()
+            self._flush_marks()
             requeued = self.outbox.requeue_sent()
             if requeued:
                 log.info("central came online: %d unacked messages sent again", requeued)

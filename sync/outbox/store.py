@@ -273,13 +273,55 @@ class Outbox:
     # -- the daemon side ---------------------------------------------------------------------------
 
     def pending_batch(self, limit: int, exclude: Iterable[str] = ()) -> list[Outgoing]:
+        """The next pending rows, skipping ``exclude`` (published but not yet marked sent)."""
         stmt = (select(OutboxMessage.id, OutboxMessage.kind, OutboxMessage.body)
                 .where(OutboxMessage.state == State.PENDING)
                 .order_by(OutboxMessage.priority, OutboxMessage.seq).limit(limit))
+        skip = list(exclude)
+        if skip:
+            stmt = stmt.where(OutboxMessage.id.not_in(skip))
         with self._session() as s:
             rows = s.execute(stmt).all()
-        skip = set(exclude)
-        return [Outgoing(r.id, r.kind, r.body) for r in rows if r.body is not None and r.id not in skip]
+        return [Outgoing(r.id, r.kind, r.body) for r in rows if r.body is not None]
+
+    def record_delivery(self, sent: Iterable[str], acked: Iterable[str]) -> int:
+        """Mark published rows sent and acknowledged rows acked (body purged) in one transaction.
+
+        This one transaction commits without an fsync (``synchronous=NORMAL`` on its connection, then
+        back to FULL): a power cut may roll back the last marks, which only means those rows are sent
+        again and the central dedupes them. Every other write here stays fully durable."""
+        sent, acked = list(sent), list(acked)
+        if not sent and not acked:
+            return 0
+        now = time.time()
+        n = 0
+        with self.engine.connect() as conn:
+            raw = conn.connection.dbapi_connection
+            assert raw is not None
+            raw.execute("PRAGMA synchronous=NORMAL")  # outside any transaction (autocommit driver mode)
+            try:
+                with Session(bind=conn) as s, s.begin():
+                    n = self._record(s, sent, acked, now)
+            finally:
+                conn.rollback()
+                raw.execute("PRAGMA synchronous=FULL")
+        return n
+
+    def _record(self, s: Session, sent: list[str], acked: list[str], now: float) -> int:
+        n = 0
+        if sent or acked:
+            if sent:
+                s.execute(update(OutboxMessage).where(OutboxMessage.id.in_(sent), OutboxMessage.state == State.PENDING)
+                          .values(state=State.SENT, sent_at=now, attempts=OutboxMessage.attempts + 1))
+            if acked:
+                n = int(s.execute(update(OutboxMessage)
+                                  .where(OutboxMessage.id.in_(acked),
+                                         OutboxMessage.state.in_((State.PENDING, State.SENT)))
+                                  .values(state=State.ACKED, acked_at=now, body=None, last_error=None))
+                        .rowcount)  # type: ignore[attr-defined]
+                if n:
+                    self._put_states(s, {"last_delivery": str(now)})
+        return n
 
     def mark_sent(self, ids: Iterable[str]) -> None:
         ids = list(ids)

@@ -60,20 +60,30 @@ def seal(recipient_public_raw: bytes, plaintext: bytes, aad: bytes = b"") -> byt
     return header + AESGCM(key).encrypt(nonce, plaintext, header + aad)
 
 
+class Opener:
+    """Opens blobs sealed for one private key; keeps the parsed key (the central opens thousands)."""
+
+    def __init__(self, private_raw: bytes) -> None:
+        self._private = X25519PrivateKey.from_private_bytes(private_raw)
+        self._public_raw = self._private.public_key().public_bytes(serialization.Encoding.Raw,
+                                                                   serialization.PublicFormat.Raw)
+        self._kid = key_id(self._public_raw)
+
+    def open(self, blob: bytes, aad: bytes = b"") -> bytes:
+        blob = bytes(blob)
+        if len(blob) < _HEADER + 16 or not blob.startswith(MAGIC):
+            raise SealError("not a sealed blob")
+        if blob[len(MAGIC):len(MAGIC) + 8] != self._kid:
+            raise SealError("sealed for another key")
+        eph_pub = blob[len(MAGIC) + 8:len(MAGIC) + 40]
+        nonce = blob[len(MAGIC) + 40:_HEADER]
+        try:
+            shared = self._private.exchange(X25519PublicKey.from_public_bytes(eph_pub))
+            key = _derive(shared, eph_pub, self._public_raw)
+            return AESGCM(key).decrypt(nonce, blob[_HEADER:], blob[:_HEADER] + aad)
+        except (InvalidTag, ValueError) as exc:
+            raise SealError("sealed blob failed authentication") from exc
+
+
 def open_sealed(private_raw: bytes, blob: bytes, aad: bytes = b"") -> bytes:
-    blob = bytes(blob)
-    if len(blob) < _HEADER + 16 or not blob.startswith(MAGIC):
-        raise SealError("not a sealed blob")
-    private = X25519PrivateKey.from_private_bytes(private_raw)
-    public_raw = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    kid = blob[len(MAGIC):len(MAGIC) + 8]
-    if kid != key_id(public_raw):
-        raise SealError("sealed for another key")
-    eph_pub = blob[len(MAGIC) + 8:len(MAGIC) + 40]
-    nonce = blob[len(MAGIC) + 40:_HEADER]
-    try:
-        shared = private.exchange(X25519PublicKey.from_public_bytes(eph_pub))
-        key = _derive(shared, eph_pub, public_raw)
-        return AESGCM(key).decrypt(nonce, blob[_HEADER:], blob[:_HEADER] + aad)
-    except (InvalidTag, ValueError) as exc:
-        raise SealError("sealed blob failed authentication") from exc
+    return Opener(private_raw).open(blob, aad)
