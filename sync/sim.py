@@ -202,7 +202,7 @@ class SimDaemon(SyncDaemon):
         super()._graceful_disconnect(client)
 
 
-def _relax_fsync(outbox: Outbox) -> None:
+def relax_fsync(outbox: Outbox) -> None:
     """``synchronous=NORMAL`` for a sim kiosk's outbox. A real kiosk fsyncs every commit on its own disk;
     200 sim kiosks share one disk, where that would measure the disk instead of the broker and the
     central. WAL + NORMAL still survives the death of the process, just not a power cut."""
@@ -313,7 +313,7 @@ class SimFleet:
             device.save(home)
             outbox = Outbox(home / OUTBOX_FILE)
             if not self.durable:
-                _relax_fsync(outbox)
+                relax_fsync(outbox)
             self.kiosks.append(SimKiosk(i, home, device, outbox))
         self.started_at = time.monotonic()
         for k in self.kiosks:

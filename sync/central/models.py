@@ -76,7 +76,7 @@ class Device(Base):
     device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     site: Mapped[str] = mapped_column(String(128), default="")
     status: Mapped[str] = mapped_column(String(16), default="unknown")  # online/offline from up/status
-    conn: Mapped[int] = mapped_column(Integer, default=0)  # connection counter of that status
+    conn: Mapped[int] = mapped_column(BigInteger, default=0)  # connection counter of that status
     status_at: Mapped[float] = mapped_column(Float, default=0.0)
     last_seen: Mapped[float] = mapped_column(Float, default=0.0)
     version: Mapped[str] = mapped_column(String(32), default="")

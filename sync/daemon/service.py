@@ -132,7 +132,9 @@ class SyncDaemon:
 
     def _connect(self, host: str, port: int) -> mqtt.Client | None:
         self.connect_attempts += 1
-        self._conn_counter = self.outbox.next_counter("conn")
+        # The connection counter orders this kiosk's online/offline statuses at the central. Seeded from
+        # the clock so it keeps rising even when the outbox is new (quarantined, disk replaced).
+        self._conn_counter = self.outbox.next_counter("conn", floor=int(time.time() * 1000))
         client = new_client(f"kiosk-{self.device.device_id}")
         client.max_inflight_messages_set(self.window)
         client.will_set(topics.up(self.device.device_id, "status"),
@@ -262,7 +264,7 @@ class SyncDaemon:
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
         if message.topic == topics.CENTRAL_STATUS:
-            self._on_central_status(bytes(message.payload))
+            self._on_central_status(bytes(message.payload), bool(message.retain))
             return
         try:
             topic = topics.parse(message.topic)
@@ -295,11 +297,15 @@ class SyncDaemon:
             acked, self._acked = self._acked, []
             self.acked_total += self.outbox.record_delivery(published, acked)
 
-    def _on_central_status(self, payload: bytes) -> None:
+    def _on_central_status(self, payload: bytes, retained: bool = False) -> None:
         try:
             status = json.loads(payload)
             online, epoch = status.get("state") == "online", str(status.get("epoch"))
         except (ValueError, AttributeError):
+            return
+        if online and retained and self._central_epoch is None:
+            # The retained state delivered at subscribe time: _on_connect has already requeued everything.
+            self._central_epoch = epoch
             return
         if online and epoch != self._central_epoch:
             self._central_epoch = epoch

@@ -373,9 +373,13 @@ class Outbox:
                              OutboxMessage.state.in_((State.PENDING, State.SENT)))
                       .values(state=State.REJECTED, last_error=reason[:200]))
 
-    def next_counter(self, name: str) -> int:
+    def next_counter(self, name: str, floor: int = 0) -> int:
+        """The counter's next value, never below ``floor``."""
         with self._session.begin() as s:
-            return self._next_counter(s, name)
+            counter = self._counter(s, name)
+            counter.value = max(counter.value + 1, floor)
+            s.flush()
+            return counter.value
 
     # -- commands ----------------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""64-bit sequence numbers and sizes (the envelope allows seq up to 2**53)
+"""64-bit sequence numbers, sizes and connection counters (seq up to 2**53; conn is seeded from the clock in ms)
 
 Revision ID: c0005
 Revises: c0004
@@ -13,7 +13,8 @@ down_revision = "c0004"
 branch_labels = None
 depends_on = None
 
-COLUMNS = (("submissions", "seq"), ("events", "seq"), ("attachment_chunks", "file_size"), ("attachments", "size"))
+COLUMNS = (("submissions", "seq"), ("events", "seq"), ("attachment_chunks", "file_size"), ("attachments", "size"),
+           ("devices", "conn"))
 
 
 def upgrade() -> None:
