@@ -12,8 +12,15 @@ from PySide6.QtQml import QQmlApplicationEngine
 from PySide6.QtQuick import QQuickWindow
 
 from kiosk import services
-from kiosk.catalog.model import load_catalog
+from kiosk.camera.preview import PROVIDER_ID as CAMERA_PROVIDER
+from kiosk.camera.preview import CameraImageProvider, PreviewStore
+from kiosk.catalog.model import Catalog, load_catalog
+from kiosk.hardware import Hardware
 from kiosk.journey import viewmodel as _journey_vm
+from kiosk.journey.config import JourneyConfig
+from kiosk.journey.idle import ActivityFilter
+from kiosk.journey.qrimage import PROVIDER_ID as QR_PROVIDER
+from kiosk.journey.qrimage import QrImageProvider
 from kiosk.journey.submitter import Submitter
 
 QML_MAIN = Path(__file__).parent / "qml" / "Main.qml"
@@ -31,7 +38,17 @@ def has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
+def use_virtual_keyboard() -> None:
+    """Qt Virtual Keyboard (Pinyin for Chinese, a number pad for digits) is the kiosk's only keyboard.
+    The input method must be chosen before the QGuiApplication exists."""
+    os.environ.setdefault("QT_IM_MODULE", "qtvirtualkeyboard")
+
+
+use_virtual_keyboard()  # importing the app module is what the entry points and tests do first
+
+
 def ensure_application(argv: list[str] | None = None) -> QGuiApplication:
+    use_virtual_keyboard()
     app = QGuiApplication.instance()
     if app is None:
         app = QGuiApplication(argv or sys.argv[:1])
@@ -45,17 +62,30 @@ def ensure_application(argv: list[str] | None = None) -> QGuiApplication:
     return app
 
 
-def load_ui(submitter: Submitter, *, fullscreen: bool = False) -> tuple[QQmlApplicationEngine, QQuickWindow]:
+def load_ui(submitter: Submitter, *, hardware: Hardware | None = None, config: JourneyConfig | None = None,
+            catalog: Catalog | None = None, fullscreen: bool = False) -> tuple[QQmlApplicationEngine, QQuickWindow]:
     """Provide the services, load Main.qml and return the engine and its window."""
+    services.clear()  # a window gets exactly the services given here, nothing of an earlier one
     services.provide(Submitter, submitter)
+    services.provide(JourneyConfig, config or JourneyConfig())
+    if hardware is not None:
+        services.provide(Hardware, hardware.start())
+    catalog = catalog or load_catalog()
+    services.provide(Catalog, catalog)
     # The daemon reports the catalogue version in its heartbeat.
-    submitter.outbox.set_states({"catalog_version": load_catalog().version})
+    submitter.outbox.set_states({"catalog_version": catalog.version})
     engine = QQmlApplicationEngine()
+    previews = hardware.previews if hardware is not None else PreviewStore()
+    engine.addImageProvider(CAMERA_PROVIDER, CameraImageProvider(previews))
+    engine.addImageProvider(QR_PROVIDER, QrImageProvider())
     engine.load(QML_MAIN)
     roots = engine.rootObjects()
     if not roots or not isinstance(roots[0], QQuickWindow):
         raise UiLoadError("Main.qml failed to load (see the QML warnings above)")
     window = roots[0]
+    vm = journey_of(window)
+    activity = ActivityFilter(vm.touch, window)
+    window.installEventFilter(activity)
     if fullscreen:
         window.showFullScreen()
     return engine, window

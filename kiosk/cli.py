@@ -12,8 +12,16 @@ from sync.logconfig import setup_logging
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    import json
+
+    from PySide6.QtCore import QTimer
+
+    from drivers.registry import ConfigError, build_drivers
     from kiosk.app import ensure_application, load_ui
+    from kiosk.hardware import Hardware
+    from kiosk.journey.config import JourneyConfig
     from kiosk.journey.submitter import Submitter
+    from sync.kiosk_config import load_config
     from sync.outbox.store import open_outbox
 
     home = resolve_home(args.home)
@@ -23,18 +31,46 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"kiosk run: {exc}", file=sys.stderr)
         return 2
     outbox = open_outbox(home, device)
+    settings = load_config(home)
+    drivers_file = home / "drivers.json"
+    try:
+        if args.sim:
+            hardware: Hardware | None = Hardware.simulated(home)
+        elif drivers_file.exists():
+            hardware = Hardware(build_drivers(json.loads(drivers_file.read_text(encoding="utf-8")), start=True))
+        else:
+            hardware = None  # no devices configured: identify by typing only
+    except (ConfigError, ValueError) as exc:
+        print(f"kiosk run: the driver configuration is invalid: {exc}", file=sys.stderr)
+        return 2
     daemon = None
     if args.sim:
         # Development: run the sync daemon in this process instead of as kiosk-syncd.
         from sync.daemon.service import SyncDaemon
 
-        daemon = SyncDaemon(outbox, device).start()
+        daemon = SyncDaemon(outbox, device, heartbeat_interval_s=float(settings["heartbeat_interval_s"])).start()
     app = ensure_application()
-    engine, _window = load_ui(Submitter(outbox, device), fullscreen=args.fullscreen)
+    config = JourneyConfig(idle_timeout_s=float(settings["idle_timeout_s"]), language=str(settings["language_default"]),
+                           elder_mode=bool(settings["elder_mode_default"]))
+    engine, _window = load_ui(Submitter(outbox, device), hardware=hardware, config=config,
+                              fullscreen=args.fullscreen)
+    health_timer = None
+    if hardware is not None and hardware.drivers is not None:
+        # The drivers' health goes into the database; the daemon reports it in its heartbeat.
+        drivers = hardware.drivers
+        health_timer = QTimer(interval=10_000)
+        health_timer.timeout.connect(
+            lambda: hardware.runner.run(lambda: outbox.put_driver_health(drivers.health()), lambda _r: None))
+        health_timer.start()
+        hardware.runner.run(lambda: outbox.put_driver_health(drivers.health()), lambda _r: None)
     try:
         return int(app.exec())
     finally:
+        if health_timer is not None:
+            health_timer.stop()
         del engine
+        if hardware is not None:
+            hardware.close()
         if daemon is not None:
             daemon.stop()
         outbox.close()

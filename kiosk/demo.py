@@ -75,7 +75,8 @@ def run_demo(output: Path, headless: bool, timeout_s: float = 90.0) -> int:
         outbox = Outbox(kiosk_home / OUTBOX_FILE)
         syncd = _spawn(["sync.daemon.cli", "--home", str(kiosk_home)], work / "syncd.log")
         print(f"[demo] central and sync daemon started (logs in {work})")
-        code = _scripted_session(outbox, device, output, timeout_s) if headless else _interactive(outbox, device)
+        code = (_scripted_session(outbox, device, output, timeout_s, kiosk_home) if headless
+                else _interactive(outbox, device, kiosk_home))
         if code == 0:
             records = subprocess.run(
                 [sys.executable, "-m", "sync.central.cli", "submissions", "--json", "--home", str(central_home)],
@@ -92,26 +93,45 @@ def run_demo(output: Path, headless: bool, timeout_s: float = 90.0) -> int:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _interactive(outbox: Outbox, device: DeviceConfig) -> int:
+def _interactive(outbox: Outbox, device: DeviceConfig, home: Path) -> int:
     from kiosk.app import ensure_application, load_ui
+    from kiosk.hardware import Hardware
     from kiosk.journey.submitter import Submitter
 
     app = ensure_application()
-    engine, _window = load_ui(Submitter(outbox, device))
-    print("[demo] the kiosk window is open; close it to end the demo")
-    code = app.exec()
-    del engine
+    hardware = Hardware.simulated(home)
+    engine, _window = load_ui(Submitter(outbox, device), hardware=hardware)
+    print("[demo] the kiosk window is open (simulated ID card: python -m drivers.idcard.simulator); "
+          "close it to end the demo")
+    try:
+        code = app.exec()
+    finally:
+        del engine
+        hardware.close()
     return int(code)
 
 
-def _scripted_session(outbox: Outbox, device: DeviceConfig, output: Path, timeout_s: float) -> int:
+# What the scripted resident types into fields the ID card does not fill (demo data, not a person).
+DEMO_VALUES = {"phone": "13800138000", "date": "1950-01-31", "address": "北京市朝阳区示例路1号",
+               "id_number": "11010519491231002X", "name": DEMO_NAME, "text": "示例"}
+
+
+def _scripted_session(outbox: Outbox, device: DeviceConfig, output: Path, timeout_s: float, home: Path) -> int:
     os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    import dataclasses
+
+    from drivers.idcard.simulator import SAMPLE_RECORD
     from kiosk import automation as ui
     from kiosk.app import ensure_application, journey_of, load_ui
+    from kiosk.catalog.model import load_catalog
+    from kiosk.hardware import Hardware
     from kiosk.journey.submitter import Submitter
 
     ensure_application()
-    engine, window = load_ui(Submitter(outbox, device))
+    catalog = load_catalog()
+    item = next((it for it in catalog.items if getattr(it, "materials", ())), catalog.items[0])
+    hardware = Hardware.simulated(home, enable_ocr=False)
+    engine, window = load_ui(Submitter(outbox, device), hardware=hardware, catalog=catalog)
     vm = journey_of(window)
     output.mkdir(parents=True, exist_ok=True)
     for old in output.glob("*.png"):
@@ -121,32 +141,72 @@ def _scripted_session(outbox: Outbox, device: DeviceConfig, output: Path, timeou
     def shot(name: str) -> None:
         shots.append(ui.screenshot(window, output / f"{len(shots) + 1:02d}-{name}.png"))
 
-    ui.wait_for_item(window, "attractScreen")
-    # Let the daemon connect first so the screens show the online state (the journey works either way).
-    ui.process_events_until(lambda: vm.online, timeout_s=15)
-    shot("attract")
-    ui.tap_named(window, "startButton")
-    ui.wait_for_item(window, "itemScreen")
-    shot("service-item")
-    ui.tap_named(window, "chooseItemButton")
-    ui.wait_for_item(window, "formScreen")
-    ui.enter_text(window, "nameField", DEMO_NAME)
-    shot("form")
-    ui.tap_named(window, "submitButton")
-    ui.wait_for_item(window, "doneScreen", timeout_s=15)
-    receipt = vm.receiptNumber
-    shot("submitted")
-    print(f"[demo] resident submitted; receipt {receipt}")
-    started = time.monotonic()
-    delivered = ui.process_events_until(lambda: outbox.counts()["acked"] >= 1, timeout_s)
-    if not delivered:
-        print(f"[demo] FAILED: the central did not acknowledge within {timeout_s:.0f} s", file=sys.stderr)
-        return 1
-    print(f"[demo] the central stored and acknowledged it in {time.monotonic() - started:.2f} s")
-    ui.tap_named(window, "finishButton")
-    ui.wait_for_item(window, "attractScreen")
-    shot("back-to-attract")
-    vm.shutdown()
-    del engine
+    try:
+        ui.wait_for_item(window, "attractScreen")
+        # Let the daemon connect first so the screens show the online state (the journey works either way).
+        ui.process_events_until(lambda: vm.online, timeout_s=15)
+        shot("attract")
+        ui.tap_named(window, "startButton")
+        ui.wait_for_item(window, "homeScreen")
+        shot("home")
+        for _ in range(3):  # the grid may still settle under the category buttons: tap again if missed
+            ui.tap_named(window, f"itemTile_{item.code}")
+            if ui.process_events_until(lambda: vm.property("screen") == "item", timeout_s=2):
+                break
+        ui.wait_for_item(window, "itemScreen")
+        shot("service-item")
+        ui.tap_named(window, "chooseItemButton")
+        ui.wait_for_item(window, "identifyScreen")
+        shot("identify")
+        assert hardware.drivers is not None and hardware.drivers.idcard is not None
+        hardware.drivers.idcard.simulator.place_card(  # type: ignore[attr-defined]
+            dataclasses.replace(SAMPLE_RECORD, name=DEMO_NAME))
+        ui.wait_for_item(window, "formScreen", timeout_s=15)
+        for row in vm.fields_model.rows:
+            if row["isRequired"] and not row["value"] and not row["locked"]:
+                if row["options"]:
+                    ui.tap_named(window, f"{row['objName']}_option_{row['options'][0]['value']}")
+                else:
+                    ui.enter_text(window, row["objName"], DEMO_VALUES.get(row["kind"], DEMO_VALUES["text"]))
+        shot("form")
+        ui.tap_named(window, "formNextButton")
+        if vm.materials_model.rows:
+            ui.wait_for_item(window, "materialsScreen")
+            ui.process_events_until(lambda: vm.property("previewFrame") > 0, timeout_s=5)
+            for i, m in enumerate(vm.materials_model.rows):
+                if m["mstate"] == "needed" and m["isRequired"]:
+                    ui.tap_named(window, f"missing_{i}" if m["allowMissing"] else f"capture_{i}")
+                    ui.process_events_until(lambda i=i: vm.materials_model.rows[i]["mstate"] != "needed", 10)
+            shot("materials")
+            ui.tap_named(window, "materialsNextButton")
+        ui.wait_for_item(window, "deliveryScreen")
+        shot("delivery")
+        ui.tap_named(window, "deliveryNextButton")
+        ui.wait_for_item(window, "reviewScreen")
+        shot("review")
+        ui.tap_named(window, "submitButton")
+        ui.wait_for_item(window, "doneScreen", timeout_s=15)
+        receipt = vm.receiptNumber
+        ui.process_events_until(lambda: vm.printState != "", timeout_s=5)
+        shot("submitted")
+        print(f"[demo] resident submitted; receipt {receipt}")
+        started = time.monotonic()
+        delivered = ui.process_events_until(lambda: outbox.counts()["acked"] >= 1, timeout_s)
+        if not delivered:
+            print(f"[demo] FAILED: the central did not acknowledge within {timeout_s:.0f} s", file=sys.stderr)
+            return 1
+        print(f"[demo] the central stored and acknowledged it in {time.monotonic() - started:.2f} s")
+        ui.tap_named(window, "finishButton")
+        ui.wait_for_item(window, "ratingScreen")
+        shot("rating")
+        ui.tap_named(window, "rate_1")
+        ui.wait_for_item(window, "thanksScreen")
+        ui.tap_named(window, "thanksHomeButton")
+        ui.wait_for_item(window, "attractScreen")
+        shot("back-to-attract")
+    finally:
+        vm.shutdown()
+        hardware.close()
+        del engine
     print(f"[demo] {len(shots)} screenshots in {output}/")
     return 0

@@ -19,8 +19,9 @@ def test_headless_demo(tmp_path: Path) -> None:
                          capture_output=True, text=True, timeout=180, env=env)
     assert out.returncode == 0, out.stdout + out.stderr
     shots = sorted(p.name for p in tmp_path.glob("*.png"))
-    assert shots == ["01-attract.png", "02-service-item.png", "03-form.png", "04-submitted.png",
-                     "05-back-to-attract.png"]
+    assert shots == ["01-attract.png", "02-home.png", "03-service-item.png", "04-identify.png", "05-form.png",
+                     "06-materials.png", "07-delivery.png", "08-review.png", "09-submitted.png", "10-rating.png",
+                     "11-back-to-attract.png"]
     for name in shots:
         img = QImage(str(tmp_path / name))
         assert img.width() >= 800 and img.height() >= 600

@@ -11,38 +11,52 @@ import pytest
 from PySide6.QtQuick import QQuickWindow
 
 from kiosk import automation as ui
-from kiosk.app import ensure_application, journey_of, load_ui
-from kiosk.journey.submitter import Submitter
+from kiosk.app import journey_of
 from sync.device import DeviceConfig
 from sync.outbox.models import State
 from sync.outbox.store import Outbox
 from sync.protocol.ids import is_receipt_number
 from tests.helpers import Central, wait_until
+from tests.journey_kit import LNYD, close_kiosk, open_kiosk, tap_until
 
 NAME = "欧阳娜娜"
 
 
 @pytest.fixture
-def window(qapp: Any, outbox: Outbox, device: DeviceConfig) -> Iterator[QQuickWindow]:
-    ensure_application()
-    engine, win = load_ui(Submitter(outbox, device))
-    yield win
-    journey_of(win).shutdown()
-    win.close()
-    del engine
+def window(qapp: Any, tmp_path: Any, outbox: Outbox, device: DeviceConfig) -> Iterator[QQuickWindow]:
+    k = open_kiosk(tmp_path, outbox, device, hardware=False)
+    yield k.window
+    close_kiosk(k)
+
+
+def to_form(window: QQuickWindow) -> None:
+    """attract -> home -> the item -> its guidance -> identify by hand -> the form."""
+    ui.wait_for_item(window, "attractScreen")
+    ui.tap_named(window, "startButton")
+    ui.wait_for_item(window, "homeScreen")
+    tap_until(window, f"itemTile_{LNYD}", lambda: journey_of(window).screen == "item")
+    ui.wait_for_item(window, "itemScreen")
+    ui.tap_named(window, "chooseItemButton")
+    ui.wait_for_item(window, "identifyScreen")
+    ui.tap_named(window, "manualButton")
+    ui.wait_for_item(window, "formScreen")
+
+
+def form_to_done(window: QQuickWindow) -> None:
+    ui.tap_named(window, "formNextButton")
+    ui.wait_for_item(window, "deliveryScreen")
+    ui.tap_named(window, "deliveryNextButton")
+    ui.wait_for_item(window, "reviewScreen")
+    ui.tap_named(window, "submitButton")
+    ui.wait_for_item(window, "doneScreen")
 
 
 def test_tap_through_submission_reaches_central_and_is_acked(
         window: QQuickWindow, outbox: Outbox, device: DeviceConfig, central: Central, syncd: Any) -> None:
     vm = journey_of(window)
-    ui.wait_for_item(window, "attractScreen")
-    ui.tap_named(window, "startButton")
-    ui.wait_for_item(window, "itemScreen")
-    ui.tap_named(window, "chooseItemButton")
-    ui.wait_for_item(window, "formScreen")
+    to_form(window)
     ui.enter_text(window, "nameField", NAME)
-    ui.tap_named(window, "submitButton")
-    ui.wait_for_item(window, "doneScreen")
+    form_to_done(window)
     receipt = ui.wait_for_item(window, "receiptNumber").property("text")
     assert is_receipt_number(receipt) and receipt == vm.receiptNumber
 
@@ -53,6 +67,7 @@ def test_tap_through_submission_reaches_central_and_is_acked(
     assert record["device_id"] == device.device_id
     assert record["receipt_no"] == receipt
     assert record["fields"][0]["value"] == "欧***"  # masked in listings
+    assert NAME not in json.dumps(record, ensure_ascii=False)
     with central.store.engine.connect() as conn:
         stored = json.loads(conn.exec_driver_sql("select fields_json from submissions").scalar_one())
     assert stored[0]["value"] == NAME  # the central opened the sealed payload
@@ -61,15 +76,15 @@ def test_tap_through_submission_reaches_central_and_is_acked(
     counts = outbox.counts()
     assert counts == {"pending": 0, "sent": 0, "acked": 1, "rejected": 0}
     ui.tap_named(window, "finishButton")
+    ui.wait_for_item(window, "ratingScreen")
+    ui.tap_named(window, "skipRatingButton")
     ui.wait_for_item(window, "attractScreen")
     assert vm.receiptNumber == ""
 
 
 def test_empty_name_is_refused_on_screen(window: QQuickWindow, outbox: Outbox) -> None:
-    ui.tap_named(window, "startButton")
-    ui.tap_named(window, "chooseItemButton")
-    ui.wait_for_item(window, "formScreen")
-    ui.tap_named(window, "submitButton")
+    to_form(window)
+    ui.tap_named(window, "formNextButton")
     error = ui.wait_for_item(window, "errorText")
     assert "申请人姓名" in error.property("text")
     assert outbox.counts()["pending"] == 0
@@ -78,11 +93,9 @@ def test_empty_name_is_refused_on_screen(window: QQuickWindow, outbox: Outbox) -
 
 def test_personal_data_never_touches_the_kiosk_disk_in_clear(
         window: QQuickWindow, outbox: Outbox, kiosk_home: Any) -> None:
-    ui.tap_named(window, "startButton")
-    ui.tap_named(window, "chooseItemButton")
+    to_form(window)
     ui.enter_text(window, "nameField", NAME)
-    ui.tap_named(window, "submitButton")
-    ui.wait_for_item(window, "doneScreen")
+    form_to_done(window)
     needles = [NAME.encode(enc) for enc in ("utf-8", "utf-16-le", "gb18030")]
     for f in kiosk_home.iterdir():
         data = f.read_bytes()

@@ -30,6 +30,10 @@ class Submitter:
                attachments: Sequence[Attachment] = ()) -> Receipt:
         return self.outbox.enqueue_submission(self.device, service_code, fields, attachments)
 
+    def event(self, event_type: str, meta: Mapping[str, Any], private: Mapping[str, Any] | None = None) -> str:
+        """Queue a rating, complaint or other event; ``private`` is sealed for the central."""
+        return self.outbox.enqueue_event(self.device, event_type, meta, private=private)
+
     def connected(self) -> bool:
         return daemon_connected(self.outbox.states())
 
@@ -43,3 +47,4 @@ class Submitter:
             refusal_code=refusal.code if refusal else None,
             refusal_message=refusal.message if refusal else "",
         )
+

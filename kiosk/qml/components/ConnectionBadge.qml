@@ -4,15 +4,18 @@ import QtQuick.Controls
 // Never colour alone: the state is also spelled out.
 Rectangle {
     property bool online: false
+    property string onlineText: ""
+    property string offlineText: ""
     implicitWidth: label.implicitWidth + 40
-    implicitHeight: 52
-    radius: 26
+    implicitHeight: Math.max(Theme.minTarget, label.implicitHeight + 16)
+    radius: height / 2
     color: online ? "#E6F4EA" : "#FFF4E5"
     Label {
         id: label
+        objectName: "connectionText"
         anchors.centerIn: parent
-        text: online ? "● 已联网" : "○ 离线 · 申请会保存，联网后自动提交"
-        color: online ? Theme.ok : "#7A4100"
-        font.pixelSize: 22
+        text: online ? parent.onlineText : parent.offlineText
+        color: online ? Theme.ok : Theme.warn
+        font.pixelSize: Theme.smallSize
     }
 }

@@ -16,25 +16,29 @@ Item {
 
     ColumnLayout {
         anchors.centerIn: parent
+        width: Math.min(parent.width - 96, 1100)
         spacing: 40
         Label {
-            text: "欢迎使用自助服务"
-            font.pixelSize: Theme.titleSize
+            text: root.journey.s.welcome
+            font.pixelSize: Theme.titleSize + 8
             font.bold: true
             color: Theme.text
             Layout.alignment: Qt.AlignHCenter
         }
         Label {
-            text: "身份证、电子证照扫一扫，少填少跑，一次办好"
+            text: root.journey.s.welcomeSub
             font.pixelSize: Theme.bodySize + 4
             color: Theme.textMuted
-            Layout.alignment: Qt.AlignHCenter
+            wrapMode: Text.WordWrap
+            horizontalAlignment: Text.AlignHCenter
+            Layout.fillWidth: true
         }
         BigButton {
             objectName: "startButton"
-            text: "点击开始办理"
+            text: root.journey.s.start
             Layout.alignment: Qt.AlignHCenter
-            Layout.preferredWidth: 420
+            Layout.preferredWidth: 460
+            Layout.preferredHeight: Theme.controlHeight + 16
             onClicked: root.journey.start()
         }
     }

@@ -10,42 +10,62 @@ Item {
 
     ColumnLayout {
         anchors.centerIn: parent
-        spacing: 32
-        width: Math.min(parent.width - 96, 1000)
+        spacing: 20
+        width: Math.min(parent.width - 96, 1100)
         Label {
             objectName: "doneTitle"
-            text: root.journey.submittedOnline ? "申请已受理，正在提交" : "已保存，联网后自动提交"
+            text: root.journey.submittedOnline ? root.journey.s.doneOnline : root.journey.s.doneOffline
             font.pixelSize: Theme.titleSize
             font.bold: true
             color: Theme.ok
-            Layout.alignment: Qt.AlignHCenter
-        }
-        Label {
-            text: "受理编号"
-            font.pixelSize: Theme.bodySize
-            color: Theme.textMuted
-            Layout.alignment: Qt.AlignHCenter
-        }
-        Label {
-            objectName: "receiptNumber"
-            text: root.journey.receiptNumber
-            font.pixelSize: Theme.titleSize - 4
-            font.bold: true
-            font.letterSpacing: 2
-            color: Theme.text
-            Layout.alignment: Qt.AlignHCenter
-        }
-        Label {
-            text: "请记下受理编号，可凭此编号查询办理进度。"
-            font.pixelSize: Theme.bodySize
-            color: Theme.text
             wrapMode: Text.WordWrap
+            horizontalAlignment: Text.AlignHCenter
+            Layout.fillWidth: true
+        }
+        RowLayout {
+            Layout.alignment: Qt.AlignHCenter
+            spacing: 40
+            Image {
+                objectName: "receiptQr"
+                source: root.journey.receiptQr
+                asynchronous: true
+                Layout.preferredWidth: 220
+                Layout.preferredHeight: 220
+                fillMode: Image.PreserveAspectFit
+                smooth: false
+            }
+            ColumnLayout {
+                spacing: 12
+                Label {
+                    text: root.journey.s.receiptLabel
+                    font.pixelSize: Theme.bodySize
+                    color: Theme.textMuted
+                }
+                Label {
+                    objectName: "receiptNumber"
+                    text: root.journey.receiptNumber
+                    font.pixelSize: Theme.headingSize
+                    font.bold: true
+                    font.letterSpacing: 2
+                    color: Theme.text
+                }
+                Label {
+                    objectName: "printState"
+                    visible: root.journey.printState.length > 0
+                    text: root.journey.printState === "printed" ? root.journey.s.printed : root.journey.s.printFailed
+                    font.pixelSize: Theme.bodySize
+                    color: root.journey.printState === "printed" ? Theme.ok : Theme.error
+                }
+            }
+        }
+        BodyText {
+            text: root.journey.s.receiptNote
             horizontalAlignment: Text.AlignHCenter
             Layout.fillWidth: true
         }
         BigButton {
             objectName: "finishButton"
-            text: "完成"
+            text: root.journey.s.finish
             Layout.alignment: Qt.AlignHCenter
             Layout.preferredWidth: 360
             onClicked: root.journey.finish()

@@ -10,20 +10,14 @@ Item {
 
     ColumnLayout {
         anchors.fill: parent
-        anchors.margins: 48
-        spacing: 28
-        Label {
-            text: "请选择办理事项"
-            font.pixelSize: Theme.headingSize
-            font.bold: true
-            color: Theme.text
-        }
+        anchors.margins: Theme.margin
+        spacing: 24
         Rectangle {
             Layout.fillWidth: true
             Layout.preferredHeight: itemColumn.implicitHeight + 56
             radius: Theme.radius
             color: Theme.surface
-            border.color: "#C8D1DC"
+            border.color: Theme.border
             border.width: 2
             ColumnLayout {
                 id: itemColumn
@@ -33,21 +27,25 @@ Item {
                 Label {
                     objectName: "itemName"
                     text: root.journey.itemName
-                    font.pixelSize: Theme.titleSize - 8
+                    font.pixelSize: Theme.titleSize - 6
                     font.bold: true
                     color: Theme.primary
-                }
-                Label {
-                    text: "办理部门：" + root.journey.itemDepartment
-                    font.pixelSize: Theme.bodySize
-                    color: Theme.textMuted
-                }
-                Label {
-                    text: root.journey.itemGuidance
-                    font.pixelSize: Theme.bodySize
-                    color: Theme.text
                     wrapMode: Text.WordWrap
-                    lineHeight: 1.4
+                    Layout.fillWidth: true
+                }
+                BodyText {
+                    text: root.journey.s.department + root.journey.itemDepartment
+                    color: Theme.textMuted
+                    Layout.fillWidth: true
+                }
+                BodyText {
+                    objectName: "itemGuidance"
+                    text: root.journey.itemGuidance
+                    Layout.fillWidth: true
+                }
+                BodyText {
+                    visible: root.journey.itemMaterials.length > 0
+                    text: root.journey.s.materialsNeeded + "：" + root.journey.itemMaterials
                     Layout.fillWidth: true
                 }
             }
@@ -58,14 +56,14 @@ Item {
             Layout.fillWidth: true
             BigButton {
                 objectName: "backButton"
-                text: "返回"
+                text: root.journey.s.back
                 secondary: true
                 onClicked: root.journey.back()
             }
             Item { Layout.fillWidth: true }
             BigButton {
                 objectName: "chooseItemButton"
-                text: "办理此事项"
+                text: root.journey.s.handle
                 onClicked: root.journey.chooseItem()
             }
         }

@@ -32,9 +32,10 @@ Item {
             Layout.fillWidth: true
         }
         Label {
-            text: "已提交的申请不受影响，会自动送达。"
+            text: root.journey.s.pausedNote
             font.pixelSize: Theme.bodySize
             color: Theme.textMuted
+            wrapMode: Text.WordWrap
             Layout.alignment: Qt.AlignHCenter
         }
     }

@@ -1,0 +1,243 @@
+"""Benchmark of the resident's UI on simulated hardware; prints one JSON object.
+
+Run: ``QT_QPA_PLATFORM=offscreen .venv/bin/python -m bench.ui [--sessions 1000]``.
+
+- ``cold_start_s``: a fresh process, imports included, until the attract screen is shown and takes taps;
+- ``journey_s``: one resident end to end (ID card on the simulated reader, form, materials, delivery,
+  review, submit into the real SQLite outbox, receipt printed, rating), median and max;
+- ``rss_mb``: resident set size after start and after ``--sessions`` scripted sessions (target: growth
+  < 20 MB, i.e. no leak);
+- ``ui_gap_ms``: the longest gap of a 10 ms QTimer on the UI thread while the document preview runs
+  and the scanner decodes QR frames (target: never > 50 ms).
+Never used as a timed assert in tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import dataclasses
+import gc
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+T0 = time.perf_counter()
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _device(home: Path) -> Any:
+    from sync.central.keys import CentralKeys
+    from sync.device import DeviceConfig
+
+    keys = CentralKeys.generate()
+    home.mkdir(parents=True, exist_ok=True)
+    device = DeviceConfig("bench-kiosk-01", "基准测试", "mqtt://127.0.0.1:1",
+                          base64.b64encode(keys.seal.public_raw).decode(),
+                          base64.b64encode(keys.command_public_raw).decode())
+    device.save(home)
+    return device
+
+
+def cold_child() -> None:
+    from kiosk import automation as ui
+    from kiosk.app import ensure_application, load_ui
+    from kiosk.journey.submitter import Submitter
+    from sync.outbox.store import Outbox
+
+    home = Path(tempfile.mkdtemp(prefix="bench-ui-"))
+    device = _device(home)
+    ensure_application()
+    _engine, window = load_ui(Submitter(Outbox(home / "outbox.db"), device))
+    ui.wait_for_item(window, "startButton", timeout_s=30)
+    print(json.dumps({"cold_start_s": round(time.perf_counter() - T0, 3)}))
+    sys.stdout.flush()
+    os._exit(0)
+
+
+FILL = {"phone": "13800138000", "date": "1950-01-31", "address": "北京市朝阳区示例路1号",
+        "id_number": "11010519491231002X", "name": "张三", "text": "示例"}
+
+
+def one_session(window: Any, vm: Any, hw: Any, item_code: str, record: Any) -> float:
+    from kiosk import automation as ui
+
+    started = time.perf_counter()
+    ui.tap_named(window, "startButton")
+    ui.wait_for_item(window, "homeScreen")
+    vm.openItem(item_code)  # (a tap on the tile, minus the grid's settling; measured: the journey)
+    ui.tap_named(window, "chooseItemButton")
+    ui.wait_for_item(window, "identifyScreen")
+    for _ in range(3):  # a card that did not read is lifted and put down again, as a resident would
+        hw.drivers.idcard.simulator.place_card(record)
+        if ui.process_events_until(lambda: vm.property("screen") == "form", 5):
+            break
+        hw.drivers.idcard.simulator.remove_card()
+    ui.wait_for_item(window, "formScreen", timeout_s=5)
+    for row in vm.fields_model.rows:
+        if row["isRequired"] and not row["value"] and not row["locked"]:
+            if row["options"]:
+                vm.setFieldValue(vm.fields_model.rows.index(row), row["options"][0]["value"])
+            else:
+                ui.enter_text(window, row["objName"], FILL.get(row["kind"], FILL["text"]))
+    ui.tap_named(window, "formNextButton")
+    if vm.materials_model.rows:
+        ui.wait_for_item(window, "materialsScreen")
+        for i, m in enumerate(vm.materials_model.rows):
+            if m["mstate"] == "needed" and m["isRequired"]:
+                if m["allowMissing"]:
+                    vm.toggleMissing(i)
+                else:
+                    vm.captureMaterial(i)
+                    ui.process_events_until(lambda i=i: vm.materials_model.rows[i]["mstate"] == "captured", 10)
+        ui.tap_named(window, "materialsNextButton")
+    ui.wait_for_item(window, "deliveryScreen")
+    ui.tap_named(window, "deliveryNextButton")
+    ui.wait_for_item(window, "reviewScreen")
+    ui.tap_named(window, "submitButton")
+    ui.wait_for_item(window, "doneScreen", timeout_s=15)
+    ui.process_events_until(lambda: vm.printState != "", 5)
+    ui.tap_named(window, "finishButton")
+    ui.wait_for_item(window, "ratingScreen")
+    ui.tap_named(window, "rate_1")
+    ui.wait_for_item(window, "thanksScreen")
+    vm.endSession()
+    ui.wait_for_item(window, "attractScreen")
+    hw.drivers.idcard.simulator.remove_card()
+    return time.perf_counter() - started
+
+
+def ui_gap_while_scanning(vm: Any, hw: Any, seconds: float) -> dict[str, Any]:
+    import io
+
+    import cv2
+    import numpy as np
+    import segno
+    from PySide6.QtCore import QElapsedTimer, QTimer
+
+    from kiosk.automation import process_events_until
+
+    buf = io.BytesIO()
+    segno.make("ezz://licence?type=hukou&id=HK1&issuer=110000&ts=1795800000", error="m").save(
+        buf, kind="png", scale=6, border=4)
+    code = cv2.imdecode(np.frombuffer(buf.getvalue(), np.uint8), cv2.IMREAD_COLOR)
+    frame = np.full((480, 640, 3), 235, np.uint8)
+    frame[(480 - code.shape[0]) // 2:(480 - code.shape[0]) // 2 + code.shape[0],
+          (640 - code.shape[1]) // 2:(640 - code.shape[1]) // 2 + code.shape[1]] = code
+    hw.drivers.cameras["scanner"].show(frame)
+    hw.use(scan=True, document=True)  # document preview + live decoding, as on the materials screen
+    scanner = hw.scanners["scanner"]
+    decoded_before = scanner.frames_decoded
+    gaps: list[float] = []
+    clock = QElapsedTimer()
+    clock.start()
+    last = [clock.nsecsElapsed()]
+
+    def tick() -> None:
+        now = clock.nsecsElapsed()
+        gaps.append((now - last[0]) / 1e6)
+        last[0] = now
+
+    timer = QTimer(interval=10)
+    timer.timeout.connect(tick)
+    timer.start()
+    end = time.monotonic() + seconds
+    process_events_until(lambda: time.monotonic() > end, seconds + 1)
+    timer.stop()
+    hw.use()
+    hw.drivers.cameras["scanner"].resume()
+    gaps = gaps[1:]
+    return {"max_ms": round(max(gaps), 1), "p99_ms": round(statistics.quantiles(gaps, n=100)[98], 1),
+            "ticks": len(gaps), "frames_decoded": scanner.frames_decoded - decoded_before,
+            "preview_frames": vm.previewFrame}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=1000)
+    parser.add_argument("--gap-seconds", type=float, default=5.0)
+    parser.add_argument("--cold-child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.cold_child:
+        cold_child()
+        return 0
+
+    wall = time.perf_counter()
+    child = subprocess.run([sys.executable, "-m", "bench.ui", "--cold-child"], capture_output=True, text=True,
+                           timeout=120, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    cold_wall = time.perf_counter() - wall
+    cold = json.loads(child.stdout.strip().splitlines()[-1])
+
+    from drivers.idcard.simulator import SAMPLE_RECORD
+    from kiosk import automation as ui
+    from kiosk.app import ensure_application, journey_of, load_ui
+    from kiosk.catalog.model import load_catalog
+    from kiosk.hardware import Hardware
+    from kiosk.journey.config import JourneyConfig
+    from kiosk.journey.submitter import Submitter
+    from sync.outbox.store import Outbox
+
+    home = Path(tempfile.mkdtemp(prefix="bench-ui-"))
+    device = _device(home)
+    outbox = Outbox(home / "outbox.db")
+    ensure_application()
+    catalog = load_catalog()
+    item = next((it for it in catalog.items if it.materials), catalog.items[0])
+    hw = Hardware.simulated(home, enable_ocr=False)
+    engine, window = load_ui(Submitter(outbox, device), hardware=hw, catalog=catalog,
+                             config=JourneyConfig(voice=False, keyboard_root=home / "keyboard"))
+    vm = journey_of(window)
+    ui.wait_for_item(window, "attractScreen")
+    record = dataclasses.replace(SAMPLE_RECORD, name="张三")
+    try:
+        times = [one_session(window, vm, hw, item.code, record) for _ in range(3)]  # warm-up
+        gc.collect()
+        rss_start = rss_mb()
+        rss_curve = []
+        for n in range(args.sessions):
+            times.append(one_session(window, vm, hw, item.code, record))
+            if (n + 1) % max(1, args.sessions // 10) == 0:
+                rss_curve.append(round(rss_mb(), 1))
+        gc.collect()
+        rss_end = rss_mb()
+        gap = ui_gap_while_scanning(vm, hw, args.gap_seconds)
+    except BaseException:
+        vm.shutdown()
+        hw.close()
+        raise
+    result = {
+        "cold_start_s": cold["cold_start_s"],
+        "cold_start_wall_s": round(cold_wall, 3),
+        "journey_s": {"median": round(statistics.median(times), 3), "max": round(max(times), 3),
+                      "sessions": len(times)},
+        "rss_mb": {"after_start": round(rss_start, 1), "after_sessions": round(rss_end, 1),
+                   "growth": round(rss_end - rss_start, 1), "sessions": args.sessions, "curve": rss_curve,
+                   "target_growth_lt": 20},
+        "ui_gap_ms": {**gap, "target_max_lt": 50},
+        "item": item.code,
+        "outbox": outbox.counts(),
+    }
+    print(json.dumps(result, ensure_ascii=False))
+    vm.shutdown()
+    hw.close()
+    del engine
+    outbox.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,169 @@
+import QtQuick
+import QtQuick.Controls
+import QtQuick.Layouts
+import "../components"
+
+Item {
+    id: root
+    objectName: "materialsScreen"
+    required property var journey
+
+    ColumnLayout {
+        anchors.fill: parent
+        anchors.margins: Theme.margin
+        spacing: 16
+        ScreenTitle { text: root.journey.itemName + " · " + root.journey.s.materialsTitle; Layout.fillWidth: true }
+        BodyText {
+            text: root.journey.waitingForLicence ? root.journey.s.scanLicenceHint : root.journey.s.materialsHint
+            font.bold: root.journey.waitingForLicence
+            Layout.fillWidth: true
+        }
+        RowLayout {
+            Layout.fillWidth: true
+            Layout.fillHeight: true
+            spacing: 24
+            Rectangle {
+                Layout.preferredWidth: root.width * 0.42
+                Layout.fillHeight: true
+                color: "#202020"
+                radius: Theme.radius
+                Image {
+                    objectName: "documentPreview"
+                    anchors.fill: parent
+                    anchors.margins: 4
+                    fillMode: Image.PreserveAspectFit
+                    asynchronous: true
+                    cache: false
+                    source: root.journey.previewFrame > 0 ? "image://camera/document?" + root.journey.previewFrame : ""
+                }
+            }
+            ListView {
+                id: list
+                objectName: "materialList"
+                Layout.fillWidth: true
+                Layout.fillHeight: true
+                clip: true
+                spacing: 12
+                model: root.journey.materials
+                boundsBehavior: Flickable.StopAtBounds
+                delegate: Rectangle {
+                    id: card
+                    required property int index
+                    required property string name
+                    required property bool isRequired
+                    required property bool allowMissing
+                    required property string mstate
+                    required property string stateText
+                    required property string thumb
+                    required property bool canScan
+                    required property string licences
+                    width: list.width
+                    height: cardColumn.implicitHeight + 24
+                    radius: Theme.radius
+                    color: Theme.surface
+                    border.color: card.mstate === "needed" && card.isRequired ? Theme.border : Theme.ok
+                    border.width: 2
+                    ColumnLayout {
+                        id: cardColumn
+                        anchors.fill: parent
+                        anchors.margins: 12
+                        spacing: 8
+                        RowLayout {
+                            Layout.fillWidth: true
+                            Image {
+                                visible: card.thumb.length > 0
+                                source: card.thumb
+                                asynchronous: true
+                                cache: false
+                                Layout.preferredWidth: 120
+                                Layout.preferredHeight: 90
+                                fillMode: Image.PreserveAspectFit
+                            }
+                            ColumnLayout {
+                                Layout.fillWidth: true
+                                Label {
+                                    text: card.name + (card.isRequired ? "" : root.journey.s.optional)
+                                    font.pixelSize: Theme.bodySize
+                                    font.bold: true
+                                    color: Theme.text
+                                    wrapMode: Text.WordWrap
+                                    Layout.fillWidth: true
+                                }
+                                Label {
+                                    objectName: "materialState_" + card.index
+                                    text: (card.mstate === "needed" ? "○ " : "✔ ") + card.stateText
+                                    font.pixelSize: Theme.smallSize
+                                    color: card.mstate === "needed" ? Theme.textMuted : Theme.ok
+                                    wrapMode: Text.WordWrap
+                                    Layout.fillWidth: true
+                                }
+                            }
+                        }
+                        Flow {
+                            Layout.fillWidth: true
+                            spacing: 10
+                            BigButton {
+                                objectName: "capture_" + card.index
+                                visible: card.mstate !== "captured"
+                                enabled: root.journey.hasDocumentCamera && !root.journey.busy
+                                text: root.journey.s.capture
+                                implicitHeight: Theme.minTarget + 8
+                                onClicked: root.journey.captureMaterial(card.index)
+                            }
+                            BigButton {
+                                objectName: "retake_" + card.index
+                                visible: card.mstate === "captured" || card.mstate === "elicence"
+                                secondary: true
+                                text: root.journey.s.retake
+                                implicitHeight: Theme.minTarget + 8
+                                onClicked: root.journey.retakeMaterial(card.index)
+                            }
+                            BigButton {
+                                objectName: "scan_" + card.index
+                                visible: card.canScan && card.mstate === "needed"
+                                secondary: true
+                                text: root.journey.s.scanLicence
+                                implicitHeight: Theme.minTarget + 8
+                                onClicked: root.journey.scanLicenceFor(card.index)
+                            }
+                            BigButton {
+                                objectName: "missing_" + card.index
+                                visible: card.allowMissing && (card.mstate === "needed" || card.mstate === "missing")
+                                secondary: true
+                                text: card.mstate === "missing" ? root.journey.s.undoMissing : root.journey.s.markMissing
+                                implicitHeight: Theme.minTarget + 8
+                                onClicked: root.journey.toggleMissing(card.index)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Label {
+            objectName: "errorText"
+            text: root.journey.errorText
+            visible: text.length > 0
+            color: Theme.error
+            font.pixelSize: Theme.bodySize
+            wrapMode: Text.WordWrap
+            Layout.fillWidth: true
+        }
+        RowLayout {
+            spacing: 32
+            Layout.fillWidth: true
+            BigButton {
+                objectName: "backButton"
+                text: root.journey.s.back
+                secondary: true
+                onClicked: root.journey.back()
+            }
+            Item { Layout.fillWidth: true }
+            BigButton {
+                objectName: "materialsNextButton"
+                text: root.journey.s.next
+                enabled: !root.journey.busy
+                onClicked: root.journey.materialsNext()
+            }
+        }
+    }
+}
