@@ -21,6 +21,7 @@ class BackgroundRunner(QObject):
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kiosk-bg")
         self._finished.connect(self._dispatch, Qt.ConnectionType.QueuedConnection)
         self.pending = 0
+        self._closed = False
 
     def run(self, work: Callable[[], Any], on_result: Callable[[Any], None],
             on_error: Callable[[BaseException], None] | None = None) -> None:
@@ -42,8 +43,16 @@ class BackgroundRunner(QObject):
         if error is not None and callback is None:
             log.error("background work failed: %s", type(error).__name__)
             return
-        if callback is not None:
+        if callback is None or self._closed:
+            return  # shut down: whoever asked is going away, its answer is not wanted
+        try:
             callback(error if error is not None else result)
+        except RuntimeError as exc:
+            # The QObject that asked was deleted while the work ran (a session ending mid-print).
+            if "deleted" not in str(exc):
+                raise
+            log.debug("dropped a background result for a deleted object")
 
     def shutdown(self) -> None:
+        self._closed = True
         self._pool.shutdown(wait=True)

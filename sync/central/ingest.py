@@ -24,6 +24,8 @@ from sync.protocol.envelope import Ack
 
 log = logging.getLogger("kiosk.central.ingest")
 
+READ_AHEAD_PACKETS = 200
+
 
 class IngestWorker:
     def __init__(self, broker_url: str, store: CentralStore, keys: CentralKeys, *, worker_id: str = "0",
@@ -71,6 +73,9 @@ class IngestWorker:
                     next_attempt = time.monotonic() + self._backoff.next_delay()
                     continue
             rc = client.loop(timeout=0.01 if self._batch else 0.1)
+            if rc == mqtt.MQTT_ERR_SUCCESS:
+                # loop() reads one packet; take what else has arrived now, so a batch fills in one pass.
+                rc = client.loop_read(max_packets=READ_AHEAD_PACKETS)
             if self._refused or (self._batch and (len(self._batch) >= self.batch_max
                                                   or time.monotonic() - self._batch_started >= self.flush_after_s)):
                 self._flush(client)

@@ -30,6 +30,7 @@ APP_VERSION = "0.1.0"
 MARKS_INTERVAL_S = 0.02  # delivery marks are written at most this often, in one transaction
 MARKS_BATCH = 200
 PREFETCH = 200
+READ_AHEAD_PACKETS = 100
 
 
 class SyncDaemon:
@@ -98,6 +99,8 @@ class SyncDaemon:
                         log.info("broker unreachable; next attempt in %.1f s", delay)
                 if client is not None:
                     rc = client.loop(timeout=0.05)
+                    if rc == mqtt.MQTT_ERR_SUCCESS:
+                        rc = client.loop_read(max_packets=READ_AHEAD_PACKETS)  # every PUBACK/ack waiting now
                     if rc != mqtt.MQTT_ERR_SUCCESS:
                         self._lost(client)
                         client = None
