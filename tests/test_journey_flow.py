@@ -213,8 +213,7 @@ def test_bad_rating_asks_a_reason_and_seals_it(kiosk: Kiosk, outbox: Outbox) -> 
     assert rows(outbox, "event") == []
     ui.tap_named(k.window, "reason_reasonSlow")
     ui.enter_text(k.window, "reasonText", "排队等了很久")
-    ui.tap_named(k.window, "submitRatingButton")
-    ui.wait_for_item(k.window, "thanksScreen")
+    tap_until(k.window, "submitRatingButton", lambda: ui.find_item(k.window, "thanksScreen") is not None)
     assert ui.process_events_until(lambda: len(rows(outbox, "event")) == 1, 5)
     [event] = rows(outbox, "event")
     assert event.body is not None
