@@ -24,6 +24,7 @@ from sync.broker import MosquittoBroker
 from sync.central.keys import CentralKeys
 from sync.device import OUTBOX_FILE, DeviceConfig
 from sync.outbox.store import Outbox
+from sync.processes import stop_process
 
 log = logging.getLogger("kiosk.demo")
 
@@ -42,17 +43,6 @@ def _spawn(args: list[str], log_file: Path) -> subprocess.Popen[bytes]:
         return subprocess.Popen([sys.executable, "-m", *args], stdout=out, stderr=out, stdin=subprocess.DEVNULL)
     finally:
         out.close()
-
-
-def _stop(proc: subprocess.Popen[bytes] | None) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
 
 
 def run_demo(output: Path, headless: bool, timeout_s: float = 90.0) -> int:
@@ -86,8 +76,8 @@ def run_demo(output: Path, headless: bool, timeout_s: float = 90.0) -> int:
         outbox.close()
         return code
     finally:
-        _stop(syncd)
-        _stop(central)
+        stop_process(syncd)
+        stop_process(central)
         broker.cleanup()
         if os.environ.get("KIOSK_DEMO_KEEP") != "1":
             shutil.rmtree(work, ignore_errors=True)

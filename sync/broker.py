@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from sync.processes import stop_process
+
 MOSQUITTO_CANDIDATES = ("/usr/sbin/mosquitto", "/usr/bin/mosquitto")
 
 
@@ -102,13 +104,7 @@ class MosquittoBroker:
     def stop(self) -> None:
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
         self.proc = None
 
     def cleanup(self) -> None:

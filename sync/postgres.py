@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import Any
 
 from sync.broker import free_port
+from sync.processes import stop_process
 
 PG_BIN_GLOB = "/usr/lib/postgresql/*/bin"  # Debian / Ubuntu (package `postgresql`)
 SERVICE_USER = "postgres"
@@ -174,13 +175,7 @@ class PrivatePostgres:
         """Fast shutdown (SIGINT: roll back open sessions, checkpoint, exit); SIGKILL if it hangs."""
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc, signal.SIGINT, timeout)  # SIGINT: PostgreSQL's fast shutdown
         self.proc = None
 
     def cleanup(self) -> None:
