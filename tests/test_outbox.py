@@ -79,5 +79,5 @@ def test_outbox_file_is_a_plain_sqlite_database(outbox: Outbox, device: DeviceCo
     outbox.enqueue_submission(device, "X", FIELDS)
     conn = sqlite3.connect(kiosk_home / OUTBOX_FILE)
     assert conn.execute("select count(*) from outbox").fetchone() == (1,)
-    assert conn.execute("select version_num from alembic_version").fetchone() == ("0003",)
+    assert conn.execute("select version_num from alembic_version").fetchone() == ("0004",)
     conn.close()
