@@ -36,17 +36,28 @@ from sync.central.ingest import IngestWorker
 from sync.central.keys import CentralKeys
 from sync.central.messages import parse
 from sync.central.store import CentralStore
+from sync.central.trust import Keyring, register_key
 from sync.daemon.backoff import Backoff
 from sync.device import OUTBOX_FILE, DeviceConfig
 from sync.mqtt import new_client
 from sync.outbox.store import Outbox
 from sync.protocol import topics
 from sync.protocol.envelope import Ack
+from sync.protocol.signing import DeviceSigner
 
 FIELDS = [{"id": "applicant_name", "kind": "name", "label": "申请人姓名", "value": "孙九"},
           {"id": "id_number", "kind": "id_number", "label": "身份证号", "value": "110101199003074514"},
           {"id": "phone", "kind": "phone", "label": "联系电话", "value": "13800138000"},
           {"id": "address", "kind": "text", "label": "住址", "value": "幸福街道1号" + "x" * 95}]
+
+
+KEYS_BY_DEVICE: dict[str, bytes] = {}
+
+
+def _enrolled(store: CentralStore) -> CentralStore:
+    for device_id, public_raw in KEYS_BY_DEVICE.items():
+        register_key(store, device_id, public_raw, how="bench")
+    return store
 
 
 def build_envelopes(n: int, keys: CentralKeys, folder: Path) -> tuple[str, list[bytes]]:
@@ -55,6 +66,9 @@ def build_envelopes(n: int, keys: CentralKeys, folder: Path) -> tuple[str, list[
     device = DeviceConfig(f"bench-{uuid.uuid4().hex[:8]}", "基准测试", "mqtt://127.0.0.1:1883",
                           base64.b64encode(keys.seal.public_raw).decode(),
                           base64.b64encode(keys.command_public_raw).decode())
+    signer = DeviceSigner.generate()  # the kiosk's device key: the outbox signs every envelope with it
+    signer.save(home)
+    KEYS_BY_DEVICE[device.device_id] = signer.public_raw
     outbox = Outbox(home / OUTBOX_FILE)
 
     # Setup only (not measured): the envelopes are built without the outbox's per-commit fsync.
@@ -71,12 +85,13 @@ def build_envelopes(n: int, keys: CentralKeys, folder: Path) -> tuple[str, list[
 
 
 def pure(url: str, keys: CentralKeys, device_id: str, bodies: list[bytes], batch: int) -> dict[str, Any]:
-    store = CentralStore(url)
+    store = _enrolled(CentralStore(url))
+    keyring = Keyring(store)
     topic = topics.Topic(device_id, "up", "submission")
     parse_s = apply_s = 0.0
     for i in range(0, len(bodies), batch):
         t0 = time.perf_counter()
-        items = [parse(keys, topic, b) for b in bodies[i:i + batch]]
+        items = [parse(keys, topic, b, keyring) for b in bodies[i:i + batch]]  # includes signature checks
         t1 = time.perf_counter()
         store.apply(items)
         apply_s += time.perf_counter() - t1
@@ -90,7 +105,7 @@ def pure(url: str, keys: CentralKeys, device_id: str, bodies: list[bytes], batch
 
 def through_broker(url: str, broker: MosquittoBroker, keys: CentralKeys, device_id: str, bodies: list[bytes],
                    batch: int) -> dict[str, Any]:
-    store = CentralStore(url)
+    store = _enrolled(CentralStore(url))
     worker = IngestWorker(broker.url, store, keys, worker_id=uuid.uuid4().hex[:6], batch_max=batch,
                           backoff=Backoff(0.05, 0.5)).start()
     worker.connected.wait(30)

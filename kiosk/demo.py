@@ -22,9 +22,12 @@ from pathlib import Path
 
 from sync.broker import MosquittoBroker
 from sync.central.keys import CentralKeys
+from sync.central.store import CentralStore
+from sync.central.trust import register_key
 from sync.device import OUTBOX_FILE, DeviceConfig
 from sync.outbox.store import Outbox
 from sync.processes import stop_process
+from sync.protocol.signing import DeviceSigner
 
 log = logging.getLogger("kiosk.demo")
 
@@ -55,6 +58,10 @@ def run_demo(output: Path, headless: bool, timeout_s: float = 90.0) -> int:
         central_home = work / "central"
         keys = CentralKeys.generate()
         keys.save(central_home)
+        signer = DeviceSigner.generate()  # the kiosk's device key, enrolled before the central serves
+        enrolment = CentralStore(f"sqlite:///{central_home / 'central.db'}")
+        register_key(enrolment, DEMO_DEVICE, signer.public_raw, how="demo")
+        enrolment.close()
         central = _spawn(["sync.central.cli", "serve", "--home", str(central_home), "--broker", broker.url],
                          work / "central.log")
         kiosk_home = work / "kiosk"
@@ -62,6 +69,7 @@ def run_demo(output: Path, headless: bool, timeout_s: float = 90.0) -> int:
         device = DeviceConfig(DEMO_DEVICE, DEMO_SITE, broker.url, base64.b64encode(keys.seal.public_raw).decode(),
                               base64.b64encode(keys.command_public_raw).decode())
         device.save(kiosk_home)
+        signer.save(kiosk_home)
         outbox = Outbox(kiosk_home / OUTBOX_FILE)
         syncd = _spawn(["sync.daemon.cli", "--home", str(kiosk_home)], work / "syncd.log")
         print(f"[demo] central and sync daemon started (logs in {work})")

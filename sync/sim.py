@@ -53,6 +53,7 @@ from sync.logconfig import setup_logging
 from sync.outbox.models import OutboxMessage, State
 from sync.outbox.store import Outbox, OutboxFull
 from sync.protocol.broker_url import BrokerUrlError, parse_broker_url
+from sync.protocol.signing import DEVICE_KEY_FILE, DeviceSigner
 from sync.protocol.topics import TopicError, check_device_id
 
 log = logging.getLogger("kiosk.sim")
@@ -248,7 +249,7 @@ class SimFleet:
                  home: Path | str | None = None, site_prefix: str = "", id_prefix: str = "sim",
                  heartbeat_s: float | None = None, poll_interval_s: float | None = None, keepalive_s: int = 30,
                  window: int = 20, backoff: tuple[float, float] = (0.5, 30.0), seed: int | None = None,
-                 durable: bool = False) -> None:
+                 durable: bool = False, enroll: Callable[[str, bytes], None] | None = None) -> None:
         if devices < 1 or devices > 9999:
             raise SimError("--devices must be between 1 and 9999")
         try:
@@ -284,6 +285,9 @@ class SimFleet:
         self.backoff = backoff
         self.seed = seed
         self.durable = durable
+        # Registers each kiosk's device key (device id, raw Ed25519 public key) with the central: the
+        # central refuses messages of kiosks it does not know (sync.central.trust.register_key).
+        self.enroll = enroll
         self._own_home = home is None
         self.home = Path(home) if home is not None else Path(tempfile.mkdtemp(prefix="kiosk-sim-"))
         self.kiosks: list[SimKiosk] = []
@@ -311,6 +315,12 @@ class SimFleet:
             site = self.site_prefix + SITE_NAMES[i % len(SITE_NAMES)]
             device = DeviceConfig(device_id, site, self.broker_url, self.seal_key, self.command_key)
             device.save(home)
+            key_path = home / DEVICE_KEY_FILE
+            signer = DeviceSigner.from_pem(key_path.read_bytes()) if key_path.exists() else DeviceSigner.generate()
+            if not key_path.exists():
+                signer.save(home)
+            if self.enroll is not None:
+                self.enroll(device_id, signer.public_raw)
             outbox = Outbox(home / OUTBOX_FILE)
             if not self.durable:
                 relax_fsync(outbox)
@@ -508,6 +518,21 @@ def _central_keys(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
     parser.error("the central's public key is needed: --central-home DIR or --seal-key B64")
 
 
+def _enrolment(args: argparse.Namespace) -> tuple[Callable[[str, bytes], None] | None, Callable[[], None]]:
+    """Where the simulated kiosks' keys are registered: ``--enroll-db``, else the central home's database."""
+    url = args.enroll_db
+    if not url and args.central_home and (Path(args.central_home) / "central.db").exists():
+        url = f"sqlite:///{Path(args.central_home) / 'central.db'}"
+    if not url:
+        log.warning("no --enroll-db: the central must already know these kiosks' keys, or it refuses them")
+        return None, lambda: None
+    from sync.central.store import CentralStore  # the central side only for this option
+    from sync.central.trust import register_key
+
+    store = CentralStore(url)
+    return (lambda device_id, raw: register_key(store, device_id, raw, how="kiosk-sim")), store.close
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="kiosk-sim",
@@ -519,6 +544,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--central-home", help="the central's folder: its public keys are read from keys.json")
     p.add_argument("--seal-key", help="the central's X25519 public key (base64), instead of --central-home")
     p.add_argument("--command-key", help="the central's Ed25519 command key (base64), with --seal-key")
+    p.add_argument("--enroll-db", help="the central's database (SQLAlchemy URL): the simulated kiosks' device keys "
+                                       "are registered there (default: the database in --central-home, if any)")
     p.add_argument("--home", help="folder for the kiosks' homes (default: a temporary folder, removed at exit)")
     p.add_argument("--site-prefix", default="", help="put before every site name, e.g. 北京市东城区")
     p.add_argument("--id-prefix", default="sim", help="device ids are PREFIX-0001, PREFIX-0002, ... (default sim)")
@@ -551,6 +578,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command_key and not args.seal_key:
         parser.error("--command-key goes with --seal-key")
     seal_key, command_key = _central_keys(args, parser)
+    enroll, close_enrolment = _enrolment(args)
     setup_logging(args.verbose)
     if not args.verbose and not os.environ.get("KIOSK_LOG_LEVEL"):
         # N daemons each logging every connection and ack would drown the summary.
@@ -558,7 +586,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         fleet = SimFleet(args.broker, args.devices, seal_key=seal_key, command_key=command_key, home=args.home,
                          site_prefix=args.site_prefix, id_prefix=args.id_prefix, heartbeat_s=args.heartbeat,
-                         seed=args.seed, durable=args.durable)
+                         seed=args.seed, durable=args.durable, enroll=enroll)
     except SimError as exc:
         parser.error(str(exc))
 
@@ -589,6 +617,7 @@ def main(argv: list[str] | None = None) -> int:
         summary = fleet.summary()
     finally:
         fleet.close()
+        close_enrolment()
     if summary["pending"] and args.duration is None and not stop.is_set():
         ok = False
     if args.json:

@@ -9,14 +9,72 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import paho.mqtt.client as mqtt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+
+from sync.broker import MosquittoBroker
 from sync.central.ingest import IngestWorker
 from sync.central.keys import CentralKeys
+from sync.central.models import DeviceKey
 from sync.central.store import CentralStore
 from sync.daemon.backoff import Backoff
 from sync.daemon.service import SyncDaemon
 from sync.device import DeviceConfig
+from sync.mqtt import new_client
 from sync.outbox.store import Outbox
+from sync.protocol import topics
+from sync.protocol.envelope import Ack, Envelope
+from sync.protocol.signing import DEVICE_KEY_FILE, DeviceSigner, public_key
+
+# Every device make_device creates is enrolled: its key is saved in its home (as provisioning does) and
+# its public half recorded here, then registered in every central the tests start (start_central, or
+# enroll(store) for a store a test opens itself). Centrals refuse messages of kiosks they do not know.
+_DEVICE_KEYS: dict[str, bytes] = {}
+_LIVE_STORES: set[CentralStore] = set()
+
+
+class TrackedStore(CentralStore):
+    """A central store that learns the key of every test device made while it is open."""
+
+    def close(self) -> None:
+        _LIVE_STORES.discard(self)
+        super().close()
+
+
+class TestKeyring:
+    """The keys of the test devices, for calling ``sync.central.messages.parse`` without a central."""
+
+    def get(self, device_id: str, *, fresh: bool = False) -> Ed25519PublicKey | None:
+        raw = _DEVICE_KEYS.get(device_id)
+        return public_key(raw) if raw is not None else None
+
+
+TEST_KEYRING = TestKeyring()
+
+
+def enroll(store: CentralStore, *devices: DeviceConfig | str) -> None:
+    """Register test devices' keys (all made so far if none is named) in ``store``; idempotent."""
+    ids = [d if isinstance(d, str) else d.device_id for d in devices] or list(_DEVICE_KEYS)
+    rows = [{"device_id": i, "public_key": base64.b64encode(_DEVICE_KEYS[i]).decode(), "enrolled_at": time.time(),
+             "token_id": "test"} for i in ids if i in _DEVICE_KEYS]
+    if not rows:
+        return
+    dialect = postgresql if store.engine.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(DeviceKey).values(rows)
+    with store.engine.begin() as conn:
+        conn.execute(stmt.on_conflict_do_update(index_elements=["device_id"],
+                                                set_={"public_key": stmt.excluded.public_key}))
+
+
+def track(store: CentralStore) -> CentralStore:
+    """Enrol every test device in ``store`` now and every one made while it stays open."""
+    enroll(store)
+    _LIVE_STORES.add(store)
+    return store
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
@@ -35,9 +93,11 @@ class Central:
     worker: IngestWorker
 
 
-def start_central(broker_url: str, db_path: Path, keys: CentralKeys, worker_id: str = "0") -> Central:
-    store = CentralStore(f"sqlite:///{db_path}")
-    worker = IngestWorker(broker_url, store, keys, worker_id=worker_id, backoff=Backoff(0.05, 0.5)).start()
+def start_central(broker_url: str, db_path: Path, keys: CentralKeys, worker_id: str = "0",
+                  **worker_options: Any) -> Central:
+    store = track(TrackedStore(f"sqlite:///{db_path}"))
+    worker = IngestWorker(broker_url, store, keys, worker_id=worker_id, backoff=Backoff(0.05, 0.5),
+                          **worker_options).start()
     wait_until(worker.connected.is_set, what="central connected")
     return Central(store, worker)
 
@@ -48,8 +108,61 @@ def make_device(home: Path, broker_url: str, keys: CentralKeys) -> DeviceConfig:
                           base64.b64encode(keys.seal.public_raw).decode(),
                           base64.b64encode(keys.command_public_raw).decode())
     device.save(home)
+    signer = DeviceSigner.generate()
+    signer.save(home)
+    _DEVICE_KEYS[device.device_id] = signer.public_raw
+    for store in list(_LIVE_STORES):
+        try:
+            enroll(store, device)
+        except SQLAlchemyError:  # a store the test closed (its database may be gone)
+            _LIVE_STORES.discard(store)
     return device
 
 
 def start_daemon(outbox: Outbox, device: DeviceConfig, **kwargs: object) -> SyncDaemon:
     return SyncDaemon(outbox, device, backoff=Backoff(0.05, 0.5), **kwargs).start()  # type: ignore[arg-type]
+
+
+def device_signer(home: Path) -> DeviceSigner:
+    """The device key make_device saved in ``home`` (to sign envelopes a test builds or edits)."""
+    return DeviceSigner.from_pem((home / DEVICE_KEY_FILE).read_bytes())
+
+
+def resign(home: Path, envelope: Envelope | bytes) -> bytes:
+    """An envelope a test edited, signed again with its device's key (so only the edit is under test)."""
+    env = Envelope.from_bytes(envelope) if isinstance(envelope, bytes) else envelope
+    return device_signer(home).sign(env).to_bytes()
+
+
+class Wire:
+    """A raw MQTT client: publishes what a test forges and records the acks a kiosk's topic receives."""
+
+    def __init__(self, broker: MosquittoBroker, listen: str) -> None:
+        self.acks: list[Ack] = []
+        self.client = new_client(f"wire-{uuid.uuid4().hex[:8]}")
+        subscribed = threading.Event()
+        self.client.on_subscribe = lambda *_a: subscribed.set()
+        self.client.on_message = lambda _c, _u, m: self.acks.append(Ack.from_bytes(bytes(m.payload)))
+        self.client.connect("127.0.0.1", broker.port, clean_start=True)
+        self.client.subscribe(topics.down(listen, "ack"), qos=1)
+        self.client.loop_start()
+        assert subscribed.wait(5)
+
+    def publish(self, device_id: str, kind: str, payload: bytes) -> None:
+        info = self.client.publish(topics.up(device_id, kind), payload, qos=1)
+        info.wait_for_publish(5)
+        assert info.rc == mqtt.MQTT_ERR_SUCCESS
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def sim_enroll(device_id: str, public_raw: bytes) -> None:
+    """``SimFleet(enroll=...)``: a simulated kiosk is enrolled like make_device's (every live test central)."""
+    _DEVICE_KEYS[device_id] = public_raw
+    for store in list(_LIVE_STORES):
+        try:
+            enroll(store, device_id)
+        except SQLAlchemyError:
+            _LIVE_STORES.discard(store)

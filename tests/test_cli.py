@@ -12,9 +12,10 @@ import pytest
 
 from sync.broker import MosquittoBroker
 from sync.central.keys import CentralKeys
+from sync.central.store import CentralStore
 from sync.device import OUTBOX_FILE, DeviceConfig
 from sync.outbox.store import Outbox
-from tests.helpers import make_device, wait_until
+from tests.helpers import enroll, make_device, wait_until
 
 BIN = Path(sys.executable).parent
 FIELDS = [{"id": "applicant_name", "kind": "name", "label": "申请人姓名", "value": "孙七"}]
@@ -83,6 +84,9 @@ def test_processes_deliver_end_to_end(tmp_path: Path, broker: MosquittoBroker) -
     keys = CentralKeys.load(central_home)
     home = tmp_path / "kiosk"
     device = make_device(home, broker.url, keys)
+    enrolment = CentralStore(f"sqlite:///{central_home / 'central.db'}")  # the kiosk's key, as enrolment does
+    enroll(enrolment, device)
+    enrolment.close()
     ob = Outbox(home / OUTBOX_FILE)
     receipts = [ob.enqueue_submission(device, "MZ-LNYD-001", FIELDS) for _ in range(3)]
     env = {**os.environ, "KIOSK_LOG_LEVEL": "INFO"}

@@ -14,7 +14,7 @@ from sync.device import DeviceConfig
 from sync.mqtt import new_client
 from sync.outbox.store import Outbox
 from sync.protocol import topics
-from tests.helpers import Central, wait_until
+from tests.helpers import TEST_KEYRING, Central, wait_until
 
 FIELDS = [{"id": "applicant_name", "kind": "name", "label": "申请人姓名", "value": "赵六"}]
 
@@ -51,7 +51,7 @@ def test_duplicates_inside_one_batch_and_across_batches(tmp_path: Path, central:
 
     outbox.enqueue_submission(device, "MZ-LNYD-001", FIELDS)
     [msg] = outbox.pending_batch(10)
-    item = parse(central_keys, topics.Topic(device.device_id, "up", "submission"), msg.body)
+    item = parse(central_keys, topics.Topic(device.device_id, "up", "submission"), msg.body, TEST_KEYRING)
     mid = item.envelope.id if item.envelope else ""
     assert central.store.apply([item, item]) == {device.device_id: [mid, mid]}
     assert central.store.apply([item]) == {device.device_id: [mid]}

@@ -32,7 +32,7 @@ from sync.mqtt import new_client
 from sync.outbox.store import Outbox
 from sync.protocol import topics
 from sync.sim import SimFleet, fictional_fields, relax_fsync
-from tests.helpers import Central, make_device, start_central, start_daemon, wait_until
+from tests.helpers import Central, make_device, sim_enroll, start_central, start_daemon, track, wait_until
 
 BIN = Path(sys.executable).parent
 N = 1000
@@ -154,7 +154,7 @@ def test_kill_9_of_the_central_mid_drain(tmp_path: Path, own_broker: MosquittoBr
     central_home = tmp_path / "central"
     central_keys.save(central_home)
     db_url = f"sqlite:///{tmp_path / 'central.db'}"
-    store = CentralStore(db_url)  # migrates before any server starts; the test reads through it
+    store = track(CentralStore(db_url))  # migrates before any server starts; the test reads through it
 
     def serve() -> subprocess.Popen[bytes]:
         log = open(tmp_path / "central.log", "ab")  # noqa: SIM115 - handed to the child
@@ -223,6 +223,7 @@ def test_central_dying_between_commit_and_ack(tmp_path: Path, own_broker: Mosqui
     store = _DiesAfterCommit(f"sqlite:///{tmp_path / 'central.db'}")
     worker = _CapturingWorker(own_broker.url, store, central_keys, worker_id="dies", backoff=Backoff(0.05, 0.5))
     store.worker = worker
+    track(store)  # the kiosk made below is enrolled in it
     worker.start()
     _home, device, outbox = _kiosk(tmp_path, own_broker.url, central_keys, n=300)
     daemon = start_daemon(outbox, device, window=5)
@@ -246,13 +247,13 @@ def test_central_dying_between_commit_and_ack(tmp_path: Path, own_broker: Mosqui
 def test_two_central_workers_on_one_shared_subscription(tmp_path: Path, own_broker: MosquittoBroker,
                                                         central_keys: CentralKeys) -> None:
     db_url = f"sqlite:///{tmp_path / 'central.db'}"
-    stores = [CentralStore(db_url), CentralStore(db_url)]  # two engines on one database, as two processes
+    stores = [track(CentralStore(db_url)), CentralStore(db_url)]  # two engines on one database, as two processes
     workers = [IngestWorker(own_broker.url, s, central_keys, worker_id=f"w{i}", backoff=Backoff(0.05, 0.5))
                for i, s in enumerate(stores)]
     workers[0].start()
     wait_until(workers[0].connected.is_set, what="worker 0 connected")
     fleet = SimFleet(own_broker.url, 6, seal_key=base64.b64encode(central_keys.seal.public_raw).decode(),
-                     id_prefix="two", backoff=(0.05, 0.5), seed=4)
+                     enroll=sim_enroll, id_prefix="two", backoff=(0.05, 0.5), seed=4)
     try:
         fleet.start()
         fleet.submit(60)
@@ -285,7 +286,7 @@ def test_a_stale_will_after_a_new_online_does_not_mark_the_device_offline(
         return acks
 
     monkeypatch.setattr(central.store, "apply", recording_apply)
-    fleet = SimFleet(broker.url, 1, seal_key=base64.b64encode(central_keys.seal.public_raw).decode(),
+    fleet = SimFleet(broker.url, 1, seal_key=base64.b64encode(central_keys.seal.public_raw).decode(), enroll=sim_enroll,
                      id_prefix=f"w{uuid.uuid4().hex[:6]}", backoff=(0.05, 0.5), heartbeat_s=3600)
     with fleet:
         dev = fleet.kiosks[0].device_id

@@ -22,6 +22,8 @@ from sync.central.web import auth
 from sync.protocol import topics
 from sync.protocol.envelope import Envelope
 from sync.protocol.ids import new_message_id
+from sync.protocol.signing import DeviceSigner
+from tests.helpers import TEST_KEYRING, sim_enroll
 
 FLEET_KEYS = {"device_id", "site", "state", "last_seen", "queue_depth", "oldest_pending_s", "drivers_failed",
               "disk_free", "version", "alarms"}
@@ -66,17 +68,20 @@ class Kiosk:
     def __init__(self, store: CentralStore, keys: CentralKeys, device_id: str, site: str = "东湖街道") -> None:
         self.store, self.keys, self.device_id, self.site = store, keys, device_id, site
         self.seq = 0
+        self.signer = DeviceSigner.generate()  # enrolled: the parser checks device signatures
+        sim_enroll(device_id, self.signer.public_raw)
 
     def status(self, state: str, conn: int) -> None:
         payload = json.dumps({"state": state, "conn": conn, "since": 1.0, "version": "0.1.0", "site": self.site})
-        self.store.apply([parse(self.keys, topics.parse(topics.up(self.device_id, "status")), payload.encode())])
+        self.store.apply([parse(self.keys, topics.parse(topics.up(self.device_id, "status")), payload.encode(),
+                                TEST_KEYRING)])
 
     def _envelope(self, kind: str, meta: dict[str, Any], created_at: float | None = None) -> None:
         self.seq += 1
         env = Envelope(id=new_message_id(), seq=self.seq, device_id=self.device_id, kind=kind,
                        created_at=created_at if created_at is not None else 1_000.0 + self.seq, meta=meta)
         topic = topics.parse(topics.up(self.device_id, kind))
-        self.store.apply([parse(self.keys, topic, env.to_bytes())])
+        self.store.apply([parse(self.keys, topic, self.signer.sign(env).to_bytes(), TEST_KEYRING)])
 
     def telemetry(self, *, pending: int = 0, oldest: float | None = None, disk: int = 20 * GIB,
                   drivers: list[dict[str, Any]] | None = None, interval: float | None = None,

@@ -37,7 +37,7 @@ from sync.postgres import PrivatePostgres
 from sync.protocol import topics
 from sync.protocol.envelope import Envelope
 from sync.protocol.sealing import open_sealed
-from tests.helpers import make_device, start_daemon, wait_until
+from tests.helpers import TEST_KEYRING, make_device, resign, start_daemon, track, wait_until
 
 FIELDS = [{"id": "applicant_name", "kind": "name", "label": "申请人姓名", "value": "钱七"},
           {"id": "id_number", "kind": "id_number", "label": "身份证号", "value": "110101199003074514"}]
@@ -69,7 +69,7 @@ def store(pg_url: str) -> Iterator[CentralStore]:
 
 
 def _worker(broker: MosquittoBroker, store: CentralStore, keys: CentralKeys) -> IngestWorker:
-    w = IngestWorker(broker.url, store, keys, worker_id=f"pg-{uuid.uuid4().hex[:6]}",
+    w = IngestWorker(broker.url, track(store), keys, worker_id=f"pg-{uuid.uuid4().hex[:6]}",
                      backoff=Backoff(0.05, 0.5)).start()
     wait_until(w.connected.is_set, what="ingest worker connected")
     return w
@@ -86,7 +86,8 @@ def _photo(size: int, seed: int = 1) -> bytes:
 
 
 def _items(keys: CentralKeys, device: DeviceConfig, outbox: Outbox) -> list[Incoming]:
-    return [parse(keys, topics.Topic(device.device_id, "up", m.kind), m.body) for m in outbox.pending_batch(1000)]
+    return [parse(keys, topics.Topic(device.device_id, "up", m.kind), m.body, TEST_KEYRING)
+            for m in outbox.pending_batch(1000)]
 
 
 # -- the private cluster and the schema ---------------------------------------------------------------
@@ -177,7 +178,7 @@ def test_duplicates_are_stored_once_and_acked_again(tmp_path: Path, broker: Mosq
         worker.stop()
         outbox.close()
     assert store.count() == 1 and all(msg.id.encode() in a for a in acks)
-    item = parse(central_keys, topics.Topic(device.device_id, "up", "submission"), msg.body)
+    item = parse(central_keys, topics.Topic(device.device_id, "up", "submission"), msg.body, TEST_KEYRING)
     assert store.apply([item, item]) == {device.device_id: [msg.id, msg.id]}
     assert store.count() == 1
 
@@ -275,11 +276,11 @@ def test_everything_the_parser_accepts_the_postgres_store_stores(
     first, second = [Envelope.from_bytes(m.body) for m in outbox.pending_batch(10)]
     outbox.close()
     topic = topics.Topic(device.device_id, "up", "submission")
-    big = parse(central_keys, topic, dataclasses.replace(first, seq=2**53 - 1).to_bytes())
+    big = parse(central_keys, topic, resign(tmp_path / "k", dataclasses.replace(first, seq=2**53 - 1)), TEST_KEYRING)
     assert store.apply([big]) == {device.device_id: [first.id]}
     nul = dataclasses.replace(second, meta={**second.meta, "receipt_no": "R\x00"})
     with pytest.raises(Refused, match="receipt_no"):
-        parse(central_keys, topic, nul.to_bytes())
+        parse(central_keys, topic, resign(tmp_path / "k", nul), TEST_KEYRING)
 
 
 def test_a_poison_message_does_not_stop_the_ingest_worker(tmp_path: Path, broker: MosquittoBroker,

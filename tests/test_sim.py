@@ -15,7 +15,7 @@ from sync.broker import MosquittoBroker
 from sync.central.keys import CentralKeys
 from sync.protocol.masking import mask_field
 from sync.sim import SITE_NAMES, SimError, SimFleet, fictional_fields, fictional_id_number
-from tests.helpers import Central, wait_until
+from tests.helpers import Central, sim_enroll, wait_until
 
 SIM = str(Path(sys.executable).with_name("kiosk-sim"))
 SUMMARY_KEYS = {"devices", "submitted", "acked", "pending", "seconds", "msgs_per_s"}
@@ -36,7 +36,8 @@ def test_cli_five_kiosks_three_submissions_each(tmp_path: Path, broker: Mosquitt
     prefix = _prefix()
     out = subprocess.run([SIM, "--devices", "5", "--submissions", "3", "--broker", broker.url,
                           "--central-home", str(central_home), "--id-prefix", prefix, "--site-prefix", "北京市东城区",
-                          "--home", str(tmp_path / "sims"), "--seed", "7", "--timeout", "60", "--json"],
+                          "--home", str(tmp_path / "sims"), "--seed", "7", "--timeout", "60", "--json",
+                          "--enroll-db", f"sqlite:///{tmp_path / 'central.db'}"],
                          capture_output=True, text=True, timeout=90)
     assert out.returncode == 0, out.stderr
     summary = json.loads(out.stdout)
@@ -58,7 +59,8 @@ def test_cli_five_kiosks_three_submissions_each(tmp_path: Path, broker: Mosquitt
 def test_cli_with_seal_key_and_text_output(tmp_path: Path, broker: MosquittoBroker, central: Central,
                                            central_keys: CentralKeys) -> None:
     out = subprocess.run([SIM, "--devices", "2", "--submissions", "2", "--broker", broker.url,
-                          "--seal-key", _seal_key(central_keys), "--id-prefix", _prefix(), "--rate", "20"],
+                          "--seal-key", _seal_key(central_keys), "--id-prefix", _prefix(), "--rate", "20",
+                          "--enroll-db", f"sqlite:///{tmp_path / 'central.db'}"],
                          capture_output=True, text=True, timeout=90)
     assert out.returncode == 0, out.stderr
     assert "4/4 submissions acknowledged" in out.stdout
@@ -105,7 +107,7 @@ def test_fictional_data_is_about_a_kilobyte_and_masks_like_real_data() -> None:
 def test_library_fleet_kill_fires_the_will_and_restart_reconnects(
         broker: MosquittoBroker, central: Central, central_keys: CentralKeys) -> None:
     fleet = SimFleet(broker.url, 3, seal_key=_seal_key(central_keys), id_prefix=_prefix(), backoff=(0.05, 0.5),
-                     seed=1)
+                     enroll=sim_enroll, seed=1)
     with fleet:
         fleet.submit(4)
         assert fleet.wait_all_acked(30)

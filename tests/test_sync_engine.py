@@ -20,7 +20,7 @@ from sync.device import OUTBOX_FILE, DeviceConfig
 from sync.outbox.store import CHUNK_BYTES, Attachment, Limits, Outbox, OutboxFull, open_outbox
 from sync.protocol import topics
 from sync.protocol.sealing import open_sealed
-from tests.helpers import Central, make_device, start_central, start_daemon, wait_until
+from tests.helpers import TEST_KEYRING, Central, make_device, resign, start_central, start_daemon, wait_until
 
 FIELDS = [{"id": "applicant_name", "kind": "name", "label": "申请人姓名", "value": "周八"}]
 
@@ -62,13 +62,14 @@ def test_submission_is_not_acked_until_its_last_chunk_is_stored(
     batch = outbox.pending_batch(100)
     sub, chunks = batch[0], batch[1:]
     assert sub.id == r.message_id and len(chunks) == 3
-    items = [parse(central_keys, topics.Topic(device.device_id, "up", m.kind), m.body) for m in [sub, *chunks[:2]]]
+    items = [parse(central_keys, topics.Topic(device.device_id, "up", m.kind), m.body, TEST_KEYRING)
+             for m in [sub, *chunks[:2]]]
     acks = central.store.apply(items)
     assert acks[device.device_id] == [chunks[0].id, chunks[1].id]  # not the submission: a file is missing
     outbox.mark_acked(acks[device.device_id])
     remaining = outbox.pending_batch(100)
     assert [m.id for m in remaining] == [sub.id, chunks[2].id]  # resume where it stopped
-    last = parse(central_keys, topics.Topic(device.device_id, "up", "attachment"), chunks[2].body)
+    last = parse(central_keys, topics.Topic(device.device_id, "up", "attachment"), chunks[2].body, TEST_KEYRING)
     assert central.store.apply([last])[device.device_id] == [chunks[2].id, sub.id]
     assert central.store.count(complete_only=True) == 1
 
@@ -80,7 +81,8 @@ def test_a_chunk_that_fails_its_checksum_is_refused(outbox: Outbox, device: Devi
     env = json.loads(chunk.body)
     env["sealed"] = env["sealed"][:-8] + "AAAAAAA="
     with pytest.raises(Refused, match="checksum") as info:
-        parse(central_keys, topics.Topic(device.device_id, "up", "attachment"), json.dumps(env).encode())
+        parse(central_keys, topics.Topic(device.device_id, "up", "attachment"),
+              resign(outbox.path.parent, json.dumps(env).encode()), TEST_KEYRING)
     assert info.value.message_id == chunk.id
 
 
@@ -190,7 +192,7 @@ def test_corrupt_database_is_quarantined_and_a_fresh_one_accepts(kiosk_home: Pat
 def test_central_parse_refuses_garbage_cleanly(payload: bytes, kind: str) -> None:
     keys = _KEYS
     with pytest.raises(Refused):
-        parse(keys, topics.Topic("k-1", "up", kind), payload)
+        parse(keys, topics.Topic("k-1", "up", kind), payload, TEST_KEYRING)
 
 
 _KEYS = CentralKeys.generate()
@@ -201,7 +203,7 @@ def test_envelope_from_another_device_is_refused_without_telling_either(outbox: 
     outbox.enqueue_submission(device, "X", FIELDS)
     [msg] = outbox.pending_batch(10)
     with pytest.raises(Refused, match="does not match the topic") as info:
-        parse(central_keys, topics.Topic("someone-else", "up", "submission"), msg.body)
+        parse(central_keys, topics.Topic("someone-else", "up", "submission"), msg.body, TEST_KEYRING)
     assert info.value.message_id is None
 
 

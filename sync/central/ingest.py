@@ -1,8 +1,14 @@
-"""An ingest worker: takes uplink messages from the shared subscription, opens and checks them,
-stores a batch in one transaction, and acks each kiosk only after the commit."""
+"""An ingest worker: takes uplink messages from the shared subscription, authenticates, opens and checks
+them, stores a batch in one transaction, and acks each kiosk only after the commit.
+
+Trust failures (a bad or missing device signature, an unknown kiosk, an envelope naming another kiosk
+than its topic) are refused without telling the topic's kiosk and raise an alarm (at most one write per
+kiosk and code a minute). Every ``gap_check_s`` the worker looks for sequence gaps older than
+``gap_timeout_s`` (sync.central.sequences) and asks those kiosks to send the missing numbers again."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import threading
@@ -13,11 +19,14 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from sqlalchemy.exc import DataError, OperationalError, SQLAlchemyError, StatementError
 
+from sync.central import fleet, sequences
+from sync.central.cert_service import RevokedDevices
 from sync.central.keys import CentralKeys
-from sync.central.messages import Incoming, Refused, parse
+from sync.central.messages import DeviceKeys, Incoming, Refused, parse
 from sync.central.store import Acks, CentralStore
+from sync.central.trust import Keyring
 from sync.daemon.backoff import Backoff
-from sync.mqtt import new_client
+from sync.mqtt import TlsFiles, new_client
 from sync.protocol import topics
 from sync.protocol.broker_url import parse_broker_url
 from sync.protocol.envelope import Ack
@@ -25,14 +34,25 @@ from sync.protocol.envelope import Ack
 log = logging.getLogger("kiosk.central.ingest")
 
 READ_AHEAD_PACKETS = 200
+ALARM_REPEAT_S = 60.0  # the same (kiosk, code) trust alarm is written at most this often per worker
+ALARMS_PER_FLUSH = 50  # junk from many device ids must not turn into unbounded alarm writes
 
 
 class IngestWorker:
     def __init__(self, broker_url: str, store: CentralStore, keys: CentralKeys, *, worker_id: str = "0",
-                 batch_max: int = 500, flush_after_s: float = 0.02, backoff: Backoff | None = None) -> None:
+                 batch_max: int = 500, flush_after_s: float = 0.02, backoff: Backoff | None = None,
+                 tls: TlsFiles | None = None, device_keys: DeviceKeys | None = None,
+                 gap_timeout_s: float = sequences.DEFAULT_GAP_TIMEOUT_S, gap_check_s: float = 30.0) -> None:
         self.host, self.port = parse_broker_url(broker_url)
         self.store = store
         self.keys = keys
+        self.device_keys: DeviceKeys = device_keys or Keyring(store)
+        self.gap_timeout_s = gap_timeout_s
+        self.gap_check_s = gap_check_s
+        self.resend_requests = 0
+        self._next_gap_check = 0.0
+        self._alarms: dict[tuple[str, str], tuple[str, str]] = {}  # (device, code) -> (severity, detail)
+        self._alarmed_at: dict[tuple[str, str], float] = {}
         self.client_id = f"central-{worker_id}"
         self.batch_max = batch_max
         self.flush_after_s = flush_after_s
@@ -46,6 +66,8 @@ class IngestWorker:
         self._batch_started = 0.0
         self._backoff = backoff or Backoff(0.5, 10.0)
         self._client: mqtt.Client | None = None
+        self.tls = tls  # the central's fleet identity for an mqtts:// broker (sync.central.ca)
+        self.revoked = RevokedDevices(store)  # revoked kiosks' messages are dropped (sync.central.cert_service)
 
     def start(self) -> IngestWorker:
         self._thread = threading.Thread(target=self.run, name=self.client_id, daemon=True)
@@ -79,6 +101,11 @@ class IngestWorker:
             if self._refused or (self._batch and (len(self._batch) >= self.batch_max
                                                   or time.monotonic() - self._batch_started >= self.flush_after_s)):
                 self._flush(client)
+            if self._alarms:
+                self._write_alarms()
+            if rc == mqtt.MQTT_ERR_SUCCESS and self.connected.is_set() and time.monotonic() >= self._next_gap_check:
+                self._next_gap_check = time.monotonic() + self.gap_check_s
+                self._ask_for_gaps(client)
             if rc != mqtt.MQTT_ERR_SUCCESS:
                 # Unacked work is simply not acked: the kiosks send it again.
                 self._batch.clear()
@@ -94,7 +121,7 @@ class IngestWorker:
             client.disconnect()
 
     def _connect(self) -> mqtt.Client | None:
-        client = new_client(self.client_id)
+        client = new_client(self.client_id, self.tls)
         client.will_set(topics.CENTRAL_STATUS, json.dumps({"state": "offline"}).encode(), qos=1, retain=True)
         client.on_connect = self._on_connect
         client.on_message = self._on_message
@@ -125,17 +152,71 @@ class IngestWorker:
             return
         if topic.direction != "up":
             return
+        if topic.device_id in self.revoked:
+            self.refused_total += 1
+            log.warning("refused a %s from revoked device %s", topic.kind, topic.device_id)
+            return
         try:
-            item = parse(self.keys, topic, bytes(message.payload))
+            item = parse(self.keys, topic, bytes(message.payload), self.device_keys)
         except Refused as exc:
             self.refused_total += 1
             log.warning("refused a %s from %s: %s", topic.kind, topic.device_id, exc.reason)
-            if exc.message_id is not None:
+            if exc.alarm is not None:
+                self._note_alarm(topic.device_id, *exc.alarm)
+            if exc.envelope is not None:
+                # Authenticated: refused after the commit that accounts for its sequence number.
+                item = Incoming(topic, exc.envelope, refusal=exc.reason)
+            elif exc.message_id is not None:
                 self._refused[topic.device_id].append((exc.message_id, exc.reason))
-            return
+                return
+            else:
+                return
         if not self._batch:
             self._batch_started = time.monotonic()
         self._batch.append(item)
+        if item.envelope is not None and item.envelope.meta.get("type") == "enrol" and item.topic.kind == "event":
+            # Committed now, so the kiosk's next messages (often in this same read) find its key.
+            self._flush(_client)
+            self.device_keys_forget(item.device_id)
+
+    def device_keys_forget(self, device_id: str) -> None:
+        forget = getattr(self.device_keys, "forget", None)
+        if forget is not None:
+            forget(device_id)
+
+    def _note_alarm(self, device_id: str, code: str, severity: str, detail: str) -> None:
+        key = (device_id, code)
+        now = time.monotonic()
+        if now - self._alarmed_at.get(key, -ALARM_REPEAT_S) < ALARM_REPEAT_S or len(self._alarms) >= ALARMS_PER_FLUSH:
+            return
+        self._alarmed_at[key] = now
+        if len(self._alarmed_at) > 10_000:
+            self._alarmed_at = {k: t for k, t in self._alarmed_at.items() if now - t < ALARM_REPEAT_S}
+        self._alarms[key] = (severity, detail)
+
+    def _write_alarms(self) -> None:
+        alarms, self._alarms = self._alarms, {}
+        try:
+            opened = fleet.raise_alarms(self.store, [(d, c, sev, det) for (d, c), (sev, det) in alarms.items()])
+        except SQLAlchemyError as exc:
+            log.error("could not record %d alarm(s): %s", len(alarms), type(exc).__name__)
+            return
+        if opened:
+            log.warning("%d trust alarm(s) raised", opened)
+
+    def _ask_for_gaps(self, client: mqtt.Client) -> None:
+        """Kiosks with a sequence gap older than the timeout are asked to send the missing numbers again."""
+        try:
+            with self.store.session() as s, s.begin():
+                due = sequences.due_gaps(s, time.time(), self.gap_timeout_s)
+        except SQLAlchemyError as exc:
+            log.error("could not check sequence gaps: %s", type(exc).__name__)
+            return
+        for device_id, missing in due:
+            log.warning("asking %s to send again %d missing message number(s)", device_id,
+                        sum(hi - lo + 1 for lo, hi in missing))
+            client.publish(topics.down(device_id, "ack"), Ack((), (), tuple(missing)).to_bytes(), qos=1)
+            self.resend_requests += 1
 
     def _store(self, batch: list[Incoming]) -> Acks:
         """Commit a batch. A batch that fails goes again item by item: an item that the database
@@ -155,7 +236,14 @@ class IngestWorker:
                 log.error("refused a %s from %s that cannot be stored: %s", item.topic.kind, item.device_id,
                           type(exc).__name__)
                 if item.envelope is not None:
-                    acks.rejected[item.device_id].append((item.envelope.id, "cannot be stored"))
+                    # Refused through the store, so its sequence number is accounted for (no resend loop).
+                    try:
+                        part = self.store.apply([dataclasses.replace(item, refusal="cannot be stored")])
+                    except SQLAlchemyError:
+                        part = Acks()
+                        part.rejected[item.device_id].append((item.envelope.id, "cannot be stored"))
+                    for device, rejected in part.rejected.items():
+                        acks.rejected[device].extend(rejected)
                 continue
             except SQLAlchemyError:
                 continue

@@ -94,34 +94,66 @@ class CentralStore:
         return acks
 
     def _apply(self, items: Sequence[Incoming]) -> Acks:
+        from sync.central import sequences  # here: sequences -> fleet -> store
+
         acks = Acks()
         now = time.time()
+        seqs: dict[str, list[int]] = defaultdict(list)  # tracked numbers per device in this batch
+        fresh: dict[str, list[int]] = defaultdict(list)  # ... of messages whose id is new here
         with self._session.begin() as s:
             # One query for the submissions already known, one for the devices; plain submissions (no
             # attachments, the common case) are inserted together at the end of the batch.
-            sub_ids = [i.envelope.id for i in items if i.topic.kind == "submission" and i.envelope is not None]
-            known = set(s.scalars(select(Submission.id).where(Submission.id.in_(sub_ids)))) if sub_ids else set()
+            sub_ids = [i.envelope.id for i in items if i.topic.kind == "submission" and i.envelope is not None
+                       and i.refusal is None]
+            known: dict[str, str | None] = {}
+            if sub_ids:
+                for sub_id, sub_digest in s.execute(select(Submission.id, Submission.digest)
+                                                    .where(Submission.id.in_(sub_ids))):
+                    known[sub_id] = sub_digest
             new_plain: dict[str, Submission] = {}
+            after: list[Incoming] = []  # enrolments and resend answers, applied to the counts last
             for item in items:
                 kind = item.topic.kind
-                if kind == "submission":
-                    env = item.envelope
+                env = item.envelope
+                if env is not None and kind in sequences.TRACKED_KINDS:
+                    seqs[env.device_id].append(env.seq)
+                if item.refusal is not None:
                     assert env is not None
+                    acks.rejected[env.device_id].append((env.id, item.refusal))
+                    continue
+                if kind == "submission":
+                    assert env is not None
+                    if env.id in known or env.id in new_plain:
+                        stored = known.get(env.id) if env.id in known else new_plain[env.id].digest
+                        if stored and item.digest and stored != item.digest:
+                            self._id_reused(s, item, now, acks)
+                            continue
                     if env.id not in known and env.id not in new_plain and not env.meta.get("attachments"):
                         new_plain[env.id] = self._new_submission(item, now)
+                        fresh[env.device_id].append(env.seq)
                         acks.setdefault(env.device_id, []).append(env.id)
                     elif env.id in new_plain:
                         acks.setdefault(env.device_id, []).append(env.id)
                     else:
                         if new_plain:  # keep order: what this one depends on must be in the session
                             s.add_all(new_plain.values())
-                            known.update(new_plain)
+                            known.update({k: v.digest for k, v in new_plain.items()})
                             new_plain = {}
-                        self._submission(s, item, now, acks)
+                        if self._submission(s, item, now, acks):
+                            fresh[env.device_id].append(env.seq)
                 elif kind == "attachment":
-                    self._chunk(s, item, acks)
+                    if self._chunk(s, item, acks):
+                        assert env is not None
+                        fresh[env.device_id].append(env.seq)
                 elif kind == "event":
-                    self._event(s, item, now, acks)
+                    assert env is not None
+                    outcome = self._event(s, item, now, acks)
+                    if outcome == "stored":
+                        fresh[env.device_id].append(env.seq)
+                        if env.meta.get("type") in ("enrol", "resend_result"):
+                            after.append(item)
+                    elif outcome == "refused":
+                        seqs[env.device_id].remove(env.seq)  # not the kiosk's until its enrolment is accepted
                 elif kind == "telemetry":
                     self._telemetry(s, item, now)
                 elif kind == "status":
@@ -129,8 +161,27 @@ class CentralStore:
             s.add_all(new_plain.values())
             # last_seen once per device, in a fixed order so two workers never lock devices crosswise.
             for device_id in sorted({i.device_id for i in items}):
+                for item in after:
+                    if item.device_id == device_id and item.envelope and item.envelope.meta.get("type") == "enrol":
+                        sequences.restart(s, device_id, item.envelope.seq, now)
+                sequences.note(s, device_id, seqs.get(device_id, ()), fresh.get(device_id, ()), now)
+                for item in after:
+                    if item.device_id == device_id and item.envelope \
+                            and item.envelope.meta.get("type") == "resend_result":
+                        sequences.apply_resend_result(s, device_id, item.envelope.meta, now)
                 self._device(s, device_id).last_seen = now
         return acks
+
+    @staticmethod
+    def _id_reused(s: Session, item: Incoming, now: float, acks: Acks) -> None:
+        """A known id with other signed content: not a resend. Refused, and an operator is told."""
+        from sync.central.fleet import open_alarm
+
+        env = item.envelope
+        assert env is not None
+        log.warning("refused a %s from %s: its id is stored with other content", env.kind, env.device_id)
+        open_alarm(s, env.device_id, "id_reused", "critical", f"a {env.kind} id came again with other content", now)
+        acks.rejected[env.device_id].append((env.id, "id already stored with other content"))
 
     @staticmethod
     def _new_submission(item: Incoming, now: float) -> Submission:
@@ -141,12 +192,14 @@ class CentralStore:
                           service_code=env.meta_str("service_code"), receipt_no=env.meta_str("receipt_no", 32),
                           created_at=env.created_at, received_at=now,
                           fields_json=json.dumps(item.opened.get("fields", []), ensure_ascii=False),
-                          attachments_expected=expected, complete=expected == 0)
+                          attachments_expected=expected, complete=expected == 0, digest=item.digest or None)
 
-    def _submission(self, s: Session, item: Incoming, now: float, acks: Acks) -> None:
+    def _submission(self, s: Session, item: Incoming, now: float, acks: Acks) -> bool:
+        """Store (or find) a submission with attachments; True if it was new."""
         env = item.envelope
         assert env is not None
         sub = s.get(Submission, env.id)
+        new = sub is None
         if sub is None:
             sub = self._new_submission(item, now)
             s.add(sub)
@@ -155,15 +208,17 @@ class CentralStore:
             self._check_complete(s, sub)
         if sub.complete:
             acks.setdefault(env.device_id, []).append(env.id)
+        return new
 
-    def _chunk(self, s: Session, item: Incoming, acks: Acks) -> None:
+    def _chunk(self, s: Session, item: Incoming, acks: Acks) -> bool:
+        """Store a chunk (reassembling its file when complete); True if it was new."""
         env = item.envelope
         assert env is not None
         sub_id, file, chunk = env.meta_str("submission_id"), env.meta_int("file"), env.meta_int("chunk")
         acks.setdefault(env.device_id, []).append(env.id)  # stored now or before: either way durable after commit
         if s.get(AttachmentFile, (sub_id, file)) is not None \
                 or s.get(AttachmentChunk, (sub_id, file, chunk)) is not None:
-            return
+            return False
         s.add(AttachmentChunk(submission_id=sub_id, file=file, chunk=chunk, message_id=env.id,
                               device_id=env.device_id, chunks=env.meta_int("chunks"),
                               file_sha256=env.meta_str("file_sha256"), file_size=env.meta_int("file_size"),
@@ -175,6 +230,7 @@ class CentralStore:
             self._check_complete(s, sub)
             if sub.complete:
                 acks.setdefault(sub.device_id, []).append(sub.id)
+        return True
 
     def _assemble(self, s: Session, sub_id: str, file: int) -> None:
         rows = s.scalars(select(AttachmentChunk).where(AttachmentChunk.submission_id == sub_id,
@@ -198,11 +254,19 @@ class CentralStore:
         if have >= sub.attachments_expected:
             sub.complete = True
 
-    def _event(self, s: Session, item: Incoming, now: float, acks: Acks) -> None:
+    def _event(self, s: Session, item: Incoming, now: float, acks: Acks) -> str:
+        """Store an event once: ``stored`` (new), ``known`` (a resend) or ``refused``."""
         env = item.envelope
         assert env is not None
         event_type = env.meta_str("type", 32)
-        if event_type == "enrol" and s.get(Event, env.id) is None:
+        existing = s.get(Event, env.id)
+        if existing is not None:
+            if existing.digest and item.digest and existing.digest != item.digest:
+                self._id_reused(s, item, now, acks)
+                return "refused"
+            acks.setdefault(env.device_id, []).append(env.id)
+            return "known"
+        if event_type == "enrol":
             from sync.central.enrolment import EnrolmentRefused, accept
 
             try:
@@ -211,13 +275,15 @@ class CentralStore:
             except EnrolmentRefused as exc:
                 log.warning("refused the enrolment of %s: %s", env.device_id, exc)
                 acks.rejected[env.device_id].append((env.id, str(exc)))
-                return
-        if s.get(Event, env.id) is None:
-            s.add(Event(id=env.id, device_id=env.device_id, seq=env.seq, type=env.meta_str("type", 32),
-                        created_at=env.created_at, received_at=now,
-                        meta_json=json.dumps(env.meta, ensure_ascii=False),
-                        private_json=json.dumps(item.opened, ensure_ascii=False) if item.opened else None))
+                return "refused"
+        s.add(Event(id=env.id, device_id=env.device_id, seq=env.seq, type=event_type,
+                    created_at=env.created_at, received_at=now,
+                    meta_json=json.dumps(env.meta, ensure_ascii=False),
+                    private_json=json.dumps(item.opened, ensure_ascii=False) if item.opened else None,
+                    digest=item.digest or None))
+        s.flush()  # a second copy of this id later in the batch finds it
         acks.setdefault(env.device_id, []).append(env.id)
+        return "stored"
 
     def _telemetry(self, s: Session, item: Incoming, now: float) -> None:
         env = item.envelope

@@ -33,9 +33,11 @@ from sync.outbox.models import (
     SyncState,
     TelemetryQueued,
 )
+from sync.protocol import seqranges
 from sync.protocol.envelope import Envelope
 from sync.protocol.ids import new_message_id, receipt_number
 from sync.protocol.sealing import seal
+from sync.protocol.signing import KeyFile
 from sync.sqlite import sqlite_engine, upgrade
 
 log = logging.getLogger("kiosk.outbox")
@@ -44,6 +46,8 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 # Raw bytes of a sealed attachment per chunk: base64 in the JSON envelope keeps a message under 256 KiB.
 CHUNK_BYTES = 180 * 1024
 QUARANTINE_SEQ_GAP = 1000
+RESEND_MAX_SEQS = 100_000  # sequence numbers looked at per resend request
+RESEND_MAX_RANGES = 80  # ranges per list in a resend answer (keeps its meta well under 16 KiB)
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,9 @@ class Outbox:
     def __init__(self, path: Path, limits: Limits | None = None) -> None:
         self.path = path
         self.limits = limits or Limits()
+        # Messages are signed with the device key as they are queued (sync.protocol.signing); the key lives
+        # beside the outbox in the kiosk's home.
+        self.key_file = KeyFile(path.parent)
         self.quarantined: Path | None = None
         recovered_seq = self._quarantine_if_corrupt(path)
         self.engine = sqlite_engine(path)
@@ -232,8 +239,8 @@ class Outbox:
     def _add(self, s: Session, device: DeviceConfig, message_id: str, seq: int, kind: str, priority: int,
              now: float, sealed: bytes, meta: dict[str, Any], *, service_code: str, receipt_no: str,
              parent_id: str | None = None) -> None:
-        env = Envelope(id=message_id, seq=seq, device_id=device.device_id, kind=kind, created_at=now,
-                       sealed=sealed, meta=meta)
+        env = self.key_file.sign(Envelope(id=message_id, seq=seq, device_id=device.device_id, kind=kind,
+                                          created_at=now, sealed=sealed, meta=meta))
         s.add(OutboxMessage(id=message_id, seq=seq, kind=kind, priority=priority, state=State.PENDING,
                             created_at=now, attempts=0, service_code=service_code, receipt_no=receipt_no,
                             body=env.to_bytes(), parent_id=parent_id))
@@ -244,8 +251,8 @@ class Outbox:
         now = time.time()
         with self._session.begin() as s:
             seq = self._next_counter(s, "telemetry_seq")
-            env = Envelope(id=new_message_id(), seq=seq, device_id=device.device_id, kind="telemetry",
-                           created_at=now, meta=dict(figures))
+            env = self.key_file.sign(Envelope(id=new_message_id(), seq=seq, device_id=device.device_id,
+                                              kind="telemetry", created_at=now, meta=dict(figures)))
             s.add(TelemetryQueued(created_at=now, expires_at=now + self.limits.telemetry_ttl_s, body=env.to_bytes()))
             s.execute(delete(TelemetryQueued).where(TelemetryQueued.expires_at < now))
             keep = s.scalar(select(TelemetryQueued.id).order_by(TelemetryQueued.id.desc())
@@ -373,6 +380,55 @@ class Outbox:
                              OutboxMessage.state.in_((State.PENDING, State.SENT)))
                       .values(state=State.REJECTED, last_error=reason[:200]))
 
+    def answer_resend(self, device: DeviceConfig, ranges: Sequence[tuple[int, int]]) -> dict[str, Any]:
+        """The central says it never got these sequence numbers: send again what is still here.
+
+        Rows sent (or refused: a refusal the central does not know of was not the central's) go back to
+        pending; pending ones are on their way anyway. Acked rows were stored by the central (it acks only
+        after its commit), and numbers with no row here are gone (a quarantined database): both are
+        reported so the central can close its gap. The answer is queued as a ``resend_result`` event and
+        returned. At most :data:`RESEND_MAX_SEQS` numbers are looked at per request; the central asks again.
+        """
+        resent: list[int] = []
+        acked: list[int] = []
+        present: set[int] = set()
+        budget = RESEND_MAX_SEQS
+        asked: list[tuple[int, int]] = []
+        with self._session.begin() as s:
+            for lo, hi in seqranges.merge(ranges):
+                if budget <= 0:
+                    break
+                hi = min(hi, lo + budget - 1)
+                budget -= hi - lo + 1
+                asked.append((lo, hi))
+                rows = s.execute(select(OutboxMessage.id, OutboxMessage.seq, OutboxMessage.state,
+                                        OutboxMessage.body.is_not(None).label("has_body"))
+                                 .where(OutboxMessage.seq >= lo, OutboxMessage.seq <= hi)).all()
+                again = []
+                for row in rows:
+                    present.add(row.seq)
+                    if row.state == State.ACKED or not row.has_body:
+                        acked.append(row.seq)
+                    else:
+                        resent.append(row.seq)
+                        if row.state in (State.SENT, State.REJECTED):
+                            again.append(row.id)
+                if again:
+                    s.execute(update(OutboxMessage).where(OutboxMessage.id.in_(again))
+                              .values(state=State.PENDING, last_error="resend requested by the central"))
+        gone = [r for lo, hi in asked for r in _absent(lo, hi, present)]
+        answer: dict[str, Any] = {"requested": [list(r) for r in asked[:RESEND_MAX_RANGES]]}
+        truncated = len(asked) > RESEND_MAX_RANGES
+        for name, seqs in (("resent", resent), ("acked", acked)):
+            packed = seqranges.compress(seqs)
+            truncated |= len(packed) > RESEND_MAX_RANGES
+            answer[name] = [list(r) for r in packed[:RESEND_MAX_RANGES]]
+        truncated |= len(gone) > RESEND_MAX_RANGES
+        answer["gone"] = [list(r) for r in gone[:RESEND_MAX_RANGES]]
+        answer["truncated"] = truncated
+        self.enqueue_event(device, "resend_result", answer)
+        return answer
+
     def next_counter(self, name: str, floor: int = 0) -> int:
         """The counter's next value, never below ``floor``."""
         with self._session.begin() as s:
@@ -474,6 +530,11 @@ class Outbox:
     def _put_states(s: Session, values: Mapping[str, str]) -> None:
         for key, value in values.items():
             s.merge(SyncState(key=key, value=value))
+
+
+def _absent(lo: int, hi: int, present: set[int]) -> list[tuple[int, int]]:
+    """Ranges of [lo, hi] with no number in ``present``."""
+    return seqranges.missing(lo - 1, [(n, n) for n in sorted(present) if lo <= n <= hi] + [(hi + 1, hi + 1)])
 
 
 def open_outbox(home: Path, device: DeviceConfig | None, limits: Limits | None = None) -> Outbox:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,8 @@ from sync.protocol.topics import UP_KINDS, TopicError, check_device_id
 VERSION = 1
 MAX_ENVELOPE_BYTES = 512 * 1024
 MAX_META_BYTES = 16 * 1024
+SIG_BYTES = 64
+MAX_RESEND_RANGES = 256
 
 
 class EnvelopeError(ValueError):
@@ -33,13 +36,17 @@ class Envelope:
     created_at: float
     sealed: bytes = b""
     meta: dict[str, Any] = field(default_factory=dict)
+    sig: bytes = b""  # Ed25519 by the device key (sync.protocol.signing); empty = unsigned
 
     def to_bytes(self) -> bytes:
-        return json.dumps({
+        obj = {
             "v": VERSION, "id": self.id, "seq": self.seq, "device_id": self.device_id, "kind": self.kind,
             "created_at": self.created_at, "meta": self.meta,
             "sealed": base64.b64encode(self.sealed).decode("ascii"),
-        }, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        }
+        if self.sig:
+            obj["sig"] = base64.b64encode(self.sig).decode("ascii")
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
     def meta_str(self, key: str, max_len: int = 64) -> str:
         value = self.meta.get(key)
@@ -58,8 +65,9 @@ class Envelope:
         if len(data) > MAX_ENVELOPE_BYTES:
             raise EnvelopeError("envelope too large")
         try:
-            obj = json.loads(data)
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            # NaN and Infinity are not JSON: refused here, not left to break a signature check later.
+            obj = json.loads(data, parse_constant=_no_constant)
+        except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
             raise EnvelopeError("envelope is not JSON") from exc
         if not isinstance(obj, dict):
             raise EnvelopeError("envelope is not an object")
@@ -76,16 +84,31 @@ class Envelope:
         meta = _field(obj, "meta", dict)
         if len(json.dumps(meta)) > MAX_META_BYTES:
             raise EnvelopeError("meta too large")
+        created_at = float(_field(obj, "created_at", (int, float)))
+        if not math.isfinite(created_at):
+            raise EnvelopeError("created_at out of range")
+        sig = b""
+        if obj.get("sig") is not None:
+            sig_text = _field(obj, "sig", str)
+            try:
+                sig = base64.b64decode(sig_text, validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise EnvelopeError("sig is not base64") from exc
+            if len(sig) != SIG_BYTES or base64.b64encode(sig).decode("ascii") != sig_text:
+                raise EnvelopeError("sig is not a canonical 64-byte signature")
         env = cls(
             id=_field(obj, "id", str), seq=_field(obj, "seq", int), device_id=device_id,
-            kind=_field(obj, "kind", str), created_at=float(_field(obj, "created_at", (int, float))),
-            sealed=sealed, meta=meta,
+            kind=_field(obj, "kind", str), created_at=created_at, sealed=sealed, meta=meta, sig=sig,
         )
         if not 1 <= len(env.id) <= 64 or not env.id.isascii() or not 0 <= env.seq < 2**53:
             raise EnvelopeError("envelope id or seq out of range")
         if env.kind not in UP_KINDS:
             raise EnvelopeError("unknown envelope kind")
         return env
+
+
+def _no_constant(_name: str) -> Any:
+    raise ValueError("not JSON")
 
 
 def _field(obj: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
@@ -97,22 +120,51 @@ def _field(obj: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any
 
 @dataclass(frozen=True)
 class Ack:
-    """``down/ack``: ids the central has durably stored (or already had), and ids it refused."""
+    """``down/ack``: ids the central has durably stored (or already had), ids it refused, and sequence
+    ranges it is missing and asks the kiosk to send again (``resend``, inclusive ``[lo, hi]`` pairs)."""
 
     ids: tuple[str, ...]
     rejected: tuple[tuple[str, str], ...] = ()
+    resend: tuple[tuple[int, int], ...] = ()
 
     def to_bytes(self) -> bytes:
-        return json.dumps({"v": VERSION, "ids": list(self.ids),
-                           "rejected": [{"id": i, "reason": r} for i, r in self.rejected]},
-                          separators=(",", ":")).encode()
+        obj: dict[str, Any] = {"v": VERSION, "ids": list(self.ids),
+                               "rejected": [{"id": i, "reason": r} for i, r in self.rejected]}
+        if self.resend:
+            obj["resend"] = [[lo, hi] for lo, hi in self.resend]
+        return json.dumps(obj, separators=(",", ":")).encode()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Ack:
         try:
-            obj = json.loads(data)
-            ids = tuple(str(i) for i in obj["ids"])
-            rejected = tuple((str(r["id"]), str(r["reason"])) for r in obj.get("rejected", []))
-        except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+            obj = json.loads(data, parse_constant=_no_constant)
+            if not isinstance(obj, dict) or not isinstance(obj["ids"], list):
+                raise TypeError("ack")
+            ids = tuple(_ack_str(i) for i in obj["ids"])
+            rejected_raw = obj.get("rejected", [])
+            if not isinstance(rejected_raw, list):
+                raise TypeError("rejected")
+            rejected = tuple((_ack_str(r["id"]), _ack_str(r["reason"])) for r in rejected_raw)
+            resend = _ranges(obj.get("resend", []))
+        except (ValueError, RecursionError, KeyError, TypeError, AttributeError) as exc:
             raise EnvelopeError("bad ack") from exc
-        return cls(ids, rejected)
+        return cls(ids, rejected, resend)
+
+
+def _ack_str(value: Any) -> str:
+    if not isinstance(value, str | int) or isinstance(value, bool):
+        raise TypeError("ack item")
+    return str(value)
+
+
+def _ranges(raw: Any) -> tuple[tuple[int, int], ...]:
+    if not isinstance(raw, list) or len(raw) > MAX_RESEND_RANGES:
+        raise TypeError("resend")
+    out = []
+    for pair in raw:
+        if not isinstance(pair, list) or len(pair) != 2 \
+                or not all(isinstance(v, int) and not isinstance(v, bool) for v in pair) \
+                or not 0 < pair[0] <= pair[1] < 2**53:
+            raise TypeError("resend range")
+        out.append((pair[0], pair[1]))
+    return tuple(out)

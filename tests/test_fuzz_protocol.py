@@ -1,0 +1,216 @@
+"""Fuzzing the sync protocol's decoders (hypothesis; budget in tests/fuzzing.py).
+
+Properties: the envelope, ack and command decoders and the central's parser raise nothing but their
+documented error (EnvelopeError, CommandRefused, Refused) on any input; what they accept round-trips;
+attachment reassembly at the central stores a file exactly when every chunk arrived intact, whatever
+the order, duplicates or damage, and never raises.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import dataclasses
+import hashlib
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sync.central.keys import CentralKeys
+from sync.central.messages import Refused, parse
+from sync.central.store import CentralStore
+from sync.protocol import commands, signing, topics
+from sync.protocol.envelope import Ack, Envelope, EnvelopeError
+from sync.protocol.ids import new_message_id
+from sync.protocol.signing import DeviceSigner
+from tests.fuzzing import FUZZ
+from tests.helpers import TEST_KEYRING, sim_enroll
+
+KEYS = CentralKeys.generate()
+SIGNER = DeviceSigner.generate()
+DEVICE = "fuzz-kiosk-1"
+sim_enroll(DEVICE, SIGNER.public_raw)
+
+json_scalars = (st.none() | st.booleans() | st.integers(-(2**63), 2**63) | st.floats(allow_nan=True)
+                | st.text(max_size=20))
+json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4)
+                           | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
+# Envelope-shaped objects with every field sometimes right, sometimes wrong.
+envelope_objects = st.fixed_dictionaries({}, optional={
+    "v": st.sampled_from([1, 2, "1", None, True]),
+    "id": st.one_of(st.uuids().map(str), st.text(max_size=70), st.integers()),
+    "seq": st.one_of(st.integers(-5, 2**60), st.floats(), st.booleans(), st.text(max_size=3)),
+    "device_id": st.one_of(st.just(DEVICE), st.from_regex(r"[A-Za-z0-9_-]{0,70}", fullmatch=True), st.integers()),
+    "kind": st.sampled_from(["submission", "attachment", "event", "telemetry", "status", "x", ""]),
+    "created_at": st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(), st.text(max_size=3)),
+    "meta": st.one_of(st.dictionaries(st.text(max_size=12), json_values, max_size=6), json_values),
+    "sealed": st.one_of(st.binary(max_size=64).map(lambda b: base64.b64encode(b).decode()), st.text(max_size=20)),
+    "sig": st.one_of(st.binary(min_size=0, max_size=70).map(lambda b: base64.b64encode(b).decode()),
+                     st.text(max_size=90), st.none()),
+})
+
+
+def _dump(obj: Any) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, allow_nan=True).encode("utf-8", "surrogatepass")
+
+
+@FUZZ
+@given(st.one_of(st.binary(max_size=2000), envelope_objects.map(_dump)))
+def test_envelope_decoder_raises_only_envelope_error_and_round_trips(data: bytes) -> None:
+    try:
+        env = Envelope.from_bytes(data)
+    except EnvelopeError:
+        return
+    again = Envelope.from_bytes(env.to_bytes())
+    assert again == env
+    try:
+        signing.signing_bytes(env)  # accepted envelopes either have a canonical form or say why not
+    except signing.SignatureError as exc:
+        assert exc.code == signing.UNSIGNABLE
+
+
+@FUZZ
+@given(st.one_of(st.binary(max_size=600),
+                 st.fixed_dictionaries({}, optional={"v": json_values, "ids": json_values, "rejected": json_values,
+                                                     "resend": json_values}).map(_dump)))
+def test_ack_decoder_raises_only_envelope_error_and_round_trips(data: bytes) -> None:
+    try:
+        ack = Ack.from_bytes(data)
+    except EnvelopeError:
+        return
+    assert Ack.from_bytes(ack.to_bytes()) == ack
+    assert all(0 < lo <= hi for lo, hi in ack.resend)
+
+
+@FUZZ
+@given(ids=st.lists(st.uuids().map(str), max_size=5), resend=st.lists(
+    st.tuples(st.integers(1, 2**40), st.integers(0, 1000)).map(lambda p: (p[0], p[0] + p[1])), max_size=5))
+def test_ack_round_trip(ids: list[str], resend: list[tuple[int, int]]) -> None:
+    ack = Ack(tuple(ids), (("x", "reason"),), tuple(resend))
+    assert Ack.from_bytes(ack.to_bytes()) == ack
+
+
+COMMAND_KEY = KEYS.command_private_raw
+
+
+@FUZZ
+@given(st.one_of(
+    st.binary(max_size=800),
+    st.fixed_dictionaries({}, optional={"v": json_values, "cmd": json_values, "sig": json_values}).map(_dump),
+    st.fixed_dictionaries({"id": st.one_of(st.uuids().map(str), json_values),
+                           "action": st.sampled_from([*commands.ACTIONS, "x"]), "args": json_values,
+                           "target": json_values, "issued_at": json_values, "expires_at": json_values})
+    .map(lambda cmd: _dump({"v": 1, "cmd": cmd, "sig": ""}))))
+def test_command_decoder_raises_only_command_refused(payload: bytes) -> None:
+    for key in (KEYS.command_public_raw, None):
+        try:
+            commands.verify_command(key, payload, device_id=DEVICE, site="site")
+        except commands.CommandRefused as exc:
+            assert exc.code in commands.REASONS
+
+
+@FUZZ
+@given(action=st.sampled_from(("maintenance", "config", "diagnostics")), on=st.booleans(), message=st.text(max_size=40),
+       ttl=st.floats(1, commands.MAX_TTL_S))
+def test_signed_commands_round_trip_and_any_byte_flip_is_refused(action: str, on: bool, message: str,
+                                                                 ttl: float) -> None:
+    args: dict[str, Any] = {"maintenance": {"on": on, "message": message if message.isprintable() else ""},
+                            "config": {"set": {"idle_timeout_s": 60}}, "diagnostics": {}}[action]
+    cmd = commands.new_command(action, args, commands.target_device(DEVICE), ttl_s=ttl)
+    wire = commands.sign_command(COMMAND_KEY, cmd)
+    assert commands.verify_command(KEYS.command_public_raw, wire, device_id=DEVICE, site="") == cmd
+    flipped = bytearray(wire)
+    flipped[len(wire) // 2] ^= 0x01
+    with pytest.raises(commands.CommandRefused):
+        commands.verify_command(KEYS.command_public_raw, bytes(flipped), device_id=DEVICE, site="")
+
+
+@FUZZ
+@given(obj=envelope_objects, kind=st.sampled_from(sorted(topics.UP_KINDS)), sign=st.booleans())
+def test_central_parser_raises_only_refused(obj: dict[str, Any], kind: str, sign: bool) -> None:
+    payload = _dump(obj)
+    if sign:
+        with contextlib.suppress(EnvelopeError, signing.SignatureError):
+            payload = SIGNER.sign(Envelope.from_bytes(payload)).to_bytes()
+    try:
+        item = parse(KEYS, topics.Topic(DEVICE, "up", kind), payload, TEST_KEYRING)
+    except Refused as exc:
+        assert exc.reason and (exc.alarm is None or exc.message_id is None)  # trust failures are never told
+        return
+    assert item.device_id == DEVICE and (item.envelope is None or item.digest)
+
+
+# -- attachment reassembly at the central -----------------------------------------------------------------
+
+
+_STORES: dict[str, CentralStore] = {}
+
+
+def _store(tmp_path_factory: pytest.TempPathFactory) -> CentralStore:
+    if "s" not in _STORES:
+        _STORES["s"] = CentralStore(f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'central.db'}")
+    return _STORES["s"]
+
+
+def _chunk_envelopes(sub_id: str, blob: bytes, size: int, seq0: int) -> list[Envelope]:
+    parts = [blob[i:i + size] for i in range(0, len(blob), size)] or [b""]
+    digest = hashlib.sha256(blob).hexdigest()
+    return [Envelope(id=new_message_id(), seq=seq0 + i, device_id=DEVICE, kind="attachment", created_at=1.0,
+                     sealed=p, meta={"submission_id": sub_id, "file": 0, "chunk": i, "chunks": len(parts),
+                                     "sha256": hashlib.sha256(p).hexdigest(), "file_sha256": digest,
+                                     "file_size": len(blob)}) for i, p in enumerate(parts)]
+
+
+@FUZZ
+@given(blob=st.binary(min_size=1, max_size=3000), size=st.integers(1, 700), data=st.data())
+def test_reassembly_completes_exactly_when_every_chunk_arrived_intact(
+        tmp_path_factory: pytest.TempPathFactory, blob: bytes, size: int, data: st.DataObject) -> None:
+    store = _store(tmp_path_factory)
+    sub_id = str(uuid.uuid4())
+    chunks = _chunk_envelopes(sub_id, blob, size, 1)
+    # Any order, any duplicates, some chunks perhaps missing, some perhaps damaged (then re-signed, so the
+    # damage reaches the reassembly and is not stopped by the signature).
+    picks = data.draw(st.lists(st.integers(0, len(chunks) - 1), max_size=2 * len(chunks) + 2))
+    damage = data.draw(st.sets(st.integers(0, len(chunks) - 1), max_size=2))
+    sent: set[int] = set()
+    for i in picks:
+        env = chunks[i]
+        if i in damage:
+            env = dataclasses.replace(env, sealed=env.sealed + b"!")
+        try:
+            item = parse(KEYS, topics.Topic(DEVICE, "up", "attachment"), SIGNER.sign(env).to_bytes(), TEST_KEYRING)
+        except Refused as exc:
+            assert i in damage and "checksum" in exc.reason
+            continue
+        acks = store.apply([item])
+        assert env.id in acks.get(DEVICE, [])
+        sent.add(i)
+    stored = store.attachment(sub_id, 0)
+    if sent == set(range(len(chunks))):
+        assert stored is not None and stored.sealed == blob
+    else:
+        assert stored is None
+
+
+def teardown_module() -> None:
+    for s in _STORES.values():
+        s.close()
+    _STORES.clear()
+
+
+def test_a_bad_file_checksum_never_assembles(tmp_path: Path) -> None:
+    store = CentralStore(f"sqlite:///{tmp_path / 'c.db'}")
+    try:
+        chunks = _chunk_envelopes(str(uuid.uuid4()), b"abcdef" * 50, 100, 10)
+        lie = [dataclasses.replace(c, meta={**c.meta, "file_sha256": "0" * 64}) for c in chunks]
+        for env in lie:
+            store.apply([parse(KEYS, topics.Topic(DEVICE, "up", "attachment"), SIGNER.sign(env).to_bytes(),
+                               TEST_KEYRING)])
+        assert store.attachment(lie[0].meta["submission_id"], 0) is None
+    finally:
+        store.close()
