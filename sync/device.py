@@ -1,7 +1,8 @@
 """The kiosk's home folder and its device identity, shared by the UI process and the sync daemon.
 
 ``{home}/device.json`` holds what provisioning gives a kiosk: device id, site, broker URL and the
-central's public keys (no secrets of the kiosk's own yet). ``{home}/outbox.db`` is the outbox.
+central's public keys. ``{home}/outbox.db`` is the outbox. The kiosk's own secrets live in
+``{home}/secrets/``: its Ed25519 signing key, and for a TLS fleet its TLS client identity and the fleet CA.
 """
 
 from __future__ import annotations
@@ -17,6 +18,11 @@ from sync.protocol.topics import check_device_id
 
 DEVICE_FILE = "device.json"
 OUTBOX_FILE = "outbox.db"
+SECRETS_DIR = "secrets"  # folder 0700, files 0600
+# TLS fleets (mqtts:// broker URL): the kiosk's client key and certificate in one PEM (so a renewal replaces
+# both in one atomic rename), and the fleet CA it pins the broker to.
+TLS_IDENTITY_FILE = "tls_client.pem"
+FLEET_CA_FILE = "fleet_ca.pem"
 
 
 class DeviceConfigError(ValueError):

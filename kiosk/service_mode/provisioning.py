@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import os
 import shutil
+import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from sync.device import DEVICE_FILE, DeviceConfig, DeviceConfigError
 from sync.outbox.models import State
 from sync.outbox.status import DAEMON_LIVENESS_S
 from sync.outbox.store import open_outbox
+from sync.protocol.broker_url import uses_tls
 from sync.protocol.enrolment import EnrolmentError, TokenBody, read_token
 
 SECRETS_DIR = "secrets"
@@ -72,6 +74,8 @@ def _store_identity(home: Path, body: TokenBody) -> tuple[DeviceConfig, str]:
     _write_secret(secrets_dir / "device_key", key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
     _write_secret(secrets_dir / "broker_secret", body.secret.encode())
+    if body.lookup_key:  # the site's key for the residents' status lookup (kiosk.journey.status)
+        _write_secret(secrets_dir / "lookup_key", body.lookup_key.encode())
     public = base64.b64encode(key.public_key().public_bytes(serialization.Encoding.Raw,
                                                             serialization.PublicFormat.Raw)).decode()
     device = DeviceConfig(body.device_id, body.site, body.broker_url, body.seal_key, body.command_key)
@@ -98,6 +102,8 @@ def provision(home: Path, token_text: str, *, timeout_s: float = 60.0, now: floa
     if already and undelivered(home):
         return ProvisionResult(False, "undelivered", "本机还有未送达的申请：请先导出或等待送达，再重新开通")
     device, public_key = _store_identity(home, body)
+    if uses_tls(body.broker_url):
+        return _enrol_over_tls(home, body, device, public_key, timeout_s)
     outbox = open_outbox(home, device)
     daemon: SyncDaemon | None = None
     try:
@@ -126,9 +132,85 @@ def provision(home: Path, token_text: str, *, timeout_s: float = 60.0, now: floa
         outbox.close()
 
 
+def _enrol_over_tls(home: Path, body: TokenBody, device: DeviceConfig, public_key: str,
+                    timeout_s: float) -> ProvisionResult:
+    """A TLS fleet: ask the broker's enrolment listener for a client certificate (Transport trust in
+    docs/PROTOCOL.md). The channel is encrypted; the request is proven with the token's secret and the
+    reply is signed by the central's command key, so neither can be forged by whoever sits in between."""
+    import paho.mqtt.client as mqtt
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from sync.daemon.renewal import check_issued, identity_pem, tls_files, write_secret
+    from sync.mqtt import new_client
+    from sync.protocol import enrolment as proto
+    from sync.protocol.broker_url import parse_broker_url
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    csr = proto.make_csr(key, device.device_id).decode()
+    host, port = parse_broker_url(body.enrol_url or body.broker_url)
+    replies: list[bytes] = []
+    client = new_client(device.device_id)
+    # No fleet CA yet to check the enrolment listener with: TLS here only hides the exchange from onlookers.
+    client.tls_set_context(_unverified_tls())
+
+    def on_connect(c: mqtt.Client, _u: object, _f: object, rc: mqtt.ReasonCode, _p: object) -> None:
+        if not rc.is_failure:
+            c.subscribe(proto.enrol_reply_topic(device.device_id), qos=1)
+            c.publish(proto.enrol_request_topic(device.device_id), proto.make_enrol_request(body, public_key, csr),
+                      qos=1)
+
+    client.on_connect = on_connect
+    client.on_message = lambda _c, _u, m: replies.append(bytes(m.payload))
+    reply: proto.CertReply | None = None
+    try:
+        client.connect(host, port, keepalive=30, clean_start=True)
+        deadline = time.monotonic() + timeout_s
+        while reply is None and time.monotonic() < deadline:
+            if client.loop(timeout=0.05) != mqtt.MQTT_ERR_SUCCESS:
+                break
+            while replies and reply is None:
+                try:
+                    got = proto.read_cert_reply(replies.pop(0), base64.b64decode(body.command_key))
+                except proto.TrustMessageError:
+                    continue  # not from our central: keep waiting for the real answer
+                if got.device_id == device.device_id and got.csr_sha256 == proto.csr_digest(csr):
+                    reply = got
+    except OSError:
+        reply = None
+    finally:
+        client.disconnect()
+    if reply is None:
+        _roll_back(home)
+        return ProvisionResult(False, "unreachable", "无法连接平台的开通服务，请检查网络后重试")
+    if not reply.ok:
+        _roll_back(home)
+        reason = reply.reason
+        return ProvisionResult(False, reason, _REFUSALS.get(reason, "平台拒绝了本次开通，请向平台重新申请开通码"))
+    try:
+        check_issued(reply, key, device.device_id, reply.ca_pem.encode())
+    except (proto.TrustMessageError, ValueError):
+        _roll_back(home)
+        return ProvisionResult(False, "bad_certificate", "平台返回的证书无效，请联系平台")
+    files = tls_files(home)
+    write_secret(files.ca, reply.ca_pem.encode())
+    assert files.cert is not None
+    write_secret(files.cert, identity_pem(key, reply.cert_pem.encode()))
+    return ProvisionResult(True, "enrolled", "开通成功：平台已确认本机", device.device_id)
+
+
+def _unverified_tls() -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
 _REFUSALS = {
     "token_reused": "此开通码已被使用过，请向平台重新申请",
     "token_expired": "开通码已过期，请向平台重新申请",
     "token_unknown": "平台不认识此开通码，请确认是否为本平台签发",
     "token_for_another_device": "开通码与本机不符",
+    "revoked": "本机已被平台吊销，请联系平台",
+    "bad_proof": "开通请求未通过平台校验，请向平台重新申请开通码",
 }

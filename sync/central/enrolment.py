@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from sync.central.keys import CentralKeys
 from sync.central.models import DeviceKey, EnrolmentToken
+from sync.central.status_push import site_lookup_key
 from sync.central.store import CentralStore
 from sync.protocol.enrolment import TokenBody, make_token
 from sync.protocol.ids import new_message_id
@@ -37,13 +38,17 @@ def new_device_id(site: str) -> str:
 
 
 def issue_token(store: CentralStore, keys: CentralKeys, *, site: str, broker_url: str,
-                ttl_s: float = DEFAULT_TTL_S, device_id: str | None = None, now: float | None = None) -> IssuedToken:
+                ttl_s: float = DEFAULT_TTL_S, device_id: str | None = None, now: float | None = None,
+                enrol_url: str = "") -> IssuedToken:
+    """``enrol_url``: the broker's enrolment listener, for a TLS fleet (``mqtts://`` broker URL), where the
+    kiosk gets its client certificate (sync.central.cert_service)."""
     now = time.time() if now is None else now
     device_id = device_id or new_device_id(site)
     secret = secrets.token_urlsafe(24)
     body = TokenBody(tid=new_message_id(), device_id=device_id, site=site, broker_url=broker_url, secret=secret,
                      seal_key=base64.b64encode(keys.seal.public_raw).decode(),
-                     command_key=base64.b64encode(keys.command_public_raw).decode(), iat=now, exp=now + ttl_s)
+                     command_key=base64.b64encode(keys.command_public_raw).decode(), iat=now, exp=now + ttl_s,
+                     lookup_key=base64.b64encode(site_lookup_key(keys, site)).decode(), enrol_url=enrol_url)
     with store.session() as s, s.begin():
         s.add(EnrolmentToken(id=body.tid, device_id=device_id, site=site, created_at=now, expires_at=body.exp,
                              used_at=None, secret_sha256=hashlib.sha256(secret.encode()).hexdigest()))
