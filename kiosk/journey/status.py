@@ -1,20 +1,32 @@
-"""“我的申请”: the status of an application by its receipt number, from this machine's database.
+"""“我的申请”: the status of a resident's applications, from this machine's database.
 
-The central will push statuses down (not built yet). When the outbox database holds an
-``application_status`` table (receipt_no, status, updated_at) its newest row wins; otherwise the
-kiosk shows what it knows itself: queued, being sent, delivered (acked) or rejected, with the time.
+By receipt number: the status the central pushed down (``application_status``, written by the sync
+daemon from signed ``app_status`` commands) wins; otherwise the kiosk shows what it knows itself: queued,
+being sent, delivered (acked) or rejected, with the time.
+
+By ID card: the kiosk computes the lookup tag HMAC-SHA256(site lookup key, normalised ID number) and lists
+the applications the central pushed with that tag. The kiosk stores no link between a person and a
+receipt; the ID number is used for the tag and dropped. The site key is in ``{home}/secrets/lookup_key``
+(base64, 0600, delivered in the enrolment token); without it the card lookup is unavailable.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import inspect, select, text
 
 from sync.outbox.models import OutboxMessage, State
 from sync.outbox.store import Outbox
+from sync.protocol.commands import APP_STATUSES, lookup_tag
 
 STATUS_TABLE = "application_status"
+LOOKUP_KEY_FILE = Path("secrets") / "lookup_key"
+MAX_LISTED = 50
 
 _LOCAL_KEYS = {State.PENDING: "statusQueued", State.SENT: "statusSent", State.ACKED: "statusDelivered",
                State.REJECTED: "statusRejected"}
@@ -23,30 +35,85 @@ _LOCAL_KEYS = {State.PENDING: "statusQueued", State.SENT: "statusSent", State.AC
 @dataclass(frozen=True)
 class ApplicationStatus:
     receipt_no: str
-    state: str  # a local state (pending/sent/acked/rejected) or the central's status text
-    text_key: str  # i18n key for local states; "" when ``state`` is the central's own text
+    state: str  # a local state (pending/sent/acked/rejected) or the central's status code
+    text_key: str  # i18n key of the state; "" when the central sent a code this kiosk does not know
     updated_at: float
     source: str  # "central" | "local"
+    service_code: str = ""
+
+
+def _central_text_key(code: str) -> str:
+    return f"appStatus_{code}" if code in APP_STATUSES else ""
+
+
+def _has_table(outbox: Outbox) -> bool:
+    with outbox.engine.connect() as conn:
+        return STATUS_TABLE in inspect(conn).get_table_names()
 
 
 def lookup(outbox: Outbox, receipt_no: str) -> ApplicationStatus | None:
     receipt_no = receipt_no.strip().upper()
     with outbox.engine.connect() as conn:
         if STATUS_TABLE in inspect(conn).get_table_names():
-            row = conn.execute(text(f"select status, updated_at from {STATUS_TABLE} "  # noqa: S608 - constant
+            row = conn.execute(text(f"select status, updated_at, service_code from {STATUS_TABLE} "  # noqa: S608
                                     "where receipt_no = :r order by updated_at desc limit 1"),
                                {"r": receipt_no}).first()
             if row is not None:
-                return ApplicationStatus(receipt_no, str(row[0]), "", float(row[1] or 0), "central")
+                code = str(row[0])
+                return ApplicationStatus(receipt_no, code, _central_text_key(code), float(row[1] or 0), "central",
+                                         str(row[2]))
         local = conn.execute(
-            select(OutboxMessage.state, OutboxMessage.created_at, OutboxMessage.sent_at, OutboxMessage.acked_at)
+            select(OutboxMessage.state, OutboxMessage.created_at, OutboxMessage.sent_at, OutboxMessage.acked_at,
+                   OutboxMessage.service_code)
             .where(OutboxMessage.receipt_no == receipt_no, OutboxMessage.kind == "submission",
                    OutboxMessage.parent_id.is_(None))).first()
     if local is None:
         return None
-    state, created, sent, acked = local
+    state, created, sent, acked, service_code = local
     when = acked or sent or created
-    return ApplicationStatus(receipt_no, state, _LOCAL_KEYS.get(state, "statusQueued"), float(when), "local")
+    return ApplicationStatus(receipt_no, state, _LOCAL_KEYS.get(state, "statusQueued"), float(when), "local",
+                             str(service_code))
+
+
+def lookup_by_tag(outbox: Outbox, tag: str) -> list[ApplicationStatus]:
+    """Every application the central pushed with this lookup tag, newest first (at most 50)."""
+    if not tag or not _has_table(outbox):
+        return []
+    with outbox.engine.connect() as conn:
+        rows = conn.execute(text(f"select receipt_no, status, updated_at, service_code from {STATUS_TABLE} "  # noqa: S608
+                                 "where lookup_tag = :t order by updated_at desc limit :n"),
+                            {"t": tag, "n": MAX_LISTED}).all()
+    return [ApplicationStatus(str(r[0]), str(r[1]), _central_text_key(str(r[1])), float(r[2]), "central", str(r[3]))
+            for r in rows]
+
+
+def tag_for(key: bytes, id_number: str) -> str:
+    """The lookup tag of an ID number read from a card (ValueError if it is not a valid number)."""
+    return lookup_tag(key, id_number)
+
+
+def load_lookup_key(home: Path) -> bytes | None:
+    """The site lookup key from the kiosk's secrets folder, or None if this kiosk has none (or it is damaged)."""
+    try:
+        raw = base64.b64decode((home / LOOKUP_KEY_FILE).read_text(encoding="ascii").strip(), validate=True)
+    except (OSError, ValueError, binascii.Error):
+        return None
+    return raw if len(raw) == 32 else None
+
+
+def save_lookup_key(home: Path, key: bytes) -> Path:
+    """Store a site lookup key as provisioning does (folder 0700, file 0600): for technicians and tests."""
+    if len(key) != 32:
+        raise ValueError("a site lookup key is 32 bytes")
+    folder = home / LOOKUP_KEY_FILE.parent
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)
+    path = home / LOOKUP_KEY_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(base64.b64encode(key).decode("ascii"))
+    os.chmod(path, 0o600)
+    return path
 
 
 def age_text(seconds: float, lang: str) -> str:

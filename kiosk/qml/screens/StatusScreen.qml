@@ -31,11 +31,22 @@ Item {
                 onClicked: root.journey.lookupStatus(receipt.text)
             }
         }
-        BigButton {
-            objectName: "statusByCardButton"
-            secondary: true
-            text: root.journey.s.statusByCard
-            onClicked: root.journey.statusByCard()
+        RowLayout {
+            Layout.fillWidth: true
+            spacing: 16
+            BigButton {
+                objectName: "statusByCardButton"
+                secondary: true
+                text: root.journey.s.statusByCard
+                onClicked: root.journey.statusByCard()
+            }
+            BigButton {
+                objectName: "statusByPhotoButton"
+                secondary: true
+                visible: root.journey.statusCardWaiting && root.journey.photoIdAvailable
+                text: root.journey.s.statusByPhoto
+                onClicked: root.journey.statusByPhoto()
+            }
         }
         Rectangle {
             visible: root.journey.statusText.length > 0
@@ -73,6 +84,46 @@ Item {
                     text: root.journey.s.statusOfflineNote
                     color: Theme.warn
                     Layout.fillWidth: true
+                }
+            }
+        }
+        ListView {
+            id: statusList
+            objectName: "statusList"
+            visible: count > 0
+            Layout.fillWidth: true
+            Layout.preferredHeight: Math.min(contentHeight, 360)
+            clip: true
+            spacing: 8
+            model: root.journey.statusList
+            delegate: Rectangle {
+                required property int index
+                required property string serviceName
+                required property string receiptNo
+                required property string statusText
+                required property string dateText
+                objectName: "statusRow_" + index
+                width: ListView.view.width
+                height: rowColumn.implicitHeight + 20
+                radius: Theme.radius
+                color: Theme.surface
+                border.color: Theme.border
+                border.width: 1
+                ColumnLayout {
+                    id: rowColumn
+                    anchors.fill: parent
+                    anchors.margins: 10
+                    spacing: 4
+                    RowLayout {
+                        Layout.fillWidth: true
+                        BodyText { text: serviceName; font.bold: true; Layout.fillWidth: true }
+                        BodyText { objectName: "statusRowText_" + index; text: statusText; font.bold: true }
+                    }
+                    RowLayout {
+                        Layout.fillWidth: true
+                        BodyText { text: receiptNo; color: Theme.textMuted; Layout.fillWidth: true }
+                        BodyText { text: dateText; color: Theme.textMuted }
+                    }
                 }
             }
         }
