@@ -4,7 +4,11 @@ Run: ``QT_QPA_PLATFORM=offscreen .venv/bin/python -m bench.ui [--sessions 1000]`
 
 - ``cold_start_s``: a fresh process, imports included, until the attract screen is shown and takes taps;
 - ``journey_s``: one resident end to end (ID card on the simulated reader, form, materials, delivery,
-  review, submit into the real SQLite outbox, receipt printed, rating), median and max;
+  review, submit into the real SQLite outbox, receipt printed, rating), median and max, and the median of
+  each step (``phases_median_ms``). Every session is a different resident with their own card: the reader
+  reports a card once until it is lifted, and one card for every session made some sessions wait for
+  that de-duplication (5 s stalls). Every wait is on a state the UI reaches, never a fixed sleep; the
+  resident's QML has no animations to switch off;
 - ``rss_mb``: resident set size after start and after ``--sessions`` scripted sessions (target: growth
   < 20 MB, i.e. no leak);
 - ``ui_gap_ms``: the longest gap of a 10 ms QTimer on the UI thread while the document preview runs
@@ -71,23 +75,62 @@ def cold_child() -> None:
 
 FILL = {"phone": "13800138000", "date": "1950-01-31", "address": "北京市朝阳区示例路1号",
         "id_number": "11010519491231002X", "name": "张三", "text": "示例"}
+SURNAMES = "王李张刘陈杨赵黄周吴"
+GIVEN = "小建国秀英丽华明芳军"
 
 
-def one_session(window: Any, vm: Any, hw: Any, item_code: str, record: Any) -> float:
+def resident(n: int, base: Any) -> Any:
+    """The n-th resident of the run: their own card (the reader reports a card once until it is lifted, so
+    1,000 sessions with one card would measure the reader's de-duplication, not the journey)."""
+    from drivers import idnumber
+
+    first17 = f"110105{1940 + n % 40:04d}{1 + n % 12:02d}{1 + n % 28:02d}{n % 1000:03d}"
+    return dataclasses.replace(base, name=SURNAMES[n % 10] + GIVEN[n // 10 % 10] + GIVEN[n // 100 % 10],
+                               id_number=first17 + idnumber.check_char(first17),
+                               birth_date=first17[6:14], sex="男" if n % 2 else "女")
+
+
+class Phases:
+    """Wall time of each step of a session (where a session's time goes)."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, list[float]] = {}
+        self._t = time.perf_counter()
+
+    def start(self) -> None:
+        self._t = time.perf_counter()
+
+    def mark(self, name: str) -> None:
+        now = time.perf_counter()
+        self.totals.setdefault(name, []).append(now - self._t)
+        self._t = now
+
+    def medians_ms(self) -> dict[str, float]:
+        return {k: round(statistics.median(v) * 1000, 1) for k, v in self.totals.items()}
+
+
+def one_session(window: Any, vm: Any, hw: Any, item_code: str, record: Any, phases: Phases | None = None) -> float:
+    """One resident, tap by tap; every wait is on a state the UI reaches (never a fixed sleep)."""
     from kiosk import automation as ui
 
+    ph = phases or Phases()
     started = time.perf_counter()
+    ph.start()
     ui.tap_named(window, "startButton")
     ui.wait_for_item(window, "homeScreen")
+    ph.mark("start_to_home")
     vm.openItem(item_code)  # (a tap on the tile, minus the grid's settling; measured: the journey)
     ui.tap_named(window, "chooseItemButton")
     ui.wait_for_item(window, "identifyScreen")
+    ph.mark("item_to_identify")
+    sim = hw.drivers.idcard.simulator
     for _ in range(3):  # a card that did not read is lifted and put down again, as a resident would
-        hw.drivers.idcard.simulator.place_card(record)
+        sim.place_card(record)
         if ui.process_events_until(lambda: vm.property("screen") == "form", 5):
             break
-        hw.drivers.idcard.simulator.remove_card()
+        sim.remove_card()
     ui.wait_for_item(window, "formScreen", timeout_s=5)
+    ph.mark("card_read_to_form")
     for row in vm.fields_model.rows:
         if row["isRequired"] and not row["value"] and not row["locked"]:
             if row["options"]:
@@ -95,6 +138,7 @@ def one_session(window: Any, vm: Any, hw: Any, item_code: str, record: Any) -> f
             else:
                 ui.enter_text(window, row["objName"], FILL.get(row["kind"], FILL["text"]))
     ui.tap_named(window, "formNextButton")
+    ph.mark("form")
     if vm.materials_model.rows:
         ui.wait_for_item(window, "materialsScreen")
         for i, m in enumerate(vm.materials_model.rows):
@@ -105,19 +149,25 @@ def one_session(window: Any, vm: Any, hw: Any, item_code: str, record: Any) -> f
                     vm.captureMaterial(i)
                     ui.process_events_until(lambda i=i: vm.materials_model.rows[i]["mstate"] == "captured", 10)
         ui.tap_named(window, "materialsNextButton")
+    ph.mark("materials")
     ui.wait_for_item(window, "deliveryScreen")
     ui.tap_named(window, "deliveryNextButton")
     ui.wait_for_item(window, "reviewScreen")
+    ph.mark("delivery_review")
     ui.tap_named(window, "submitButton")
     ui.wait_for_item(window, "doneScreen", timeout_s=15)
+    ph.mark("submit_to_receipt")
     ui.process_events_until(lambda: vm.printState != "", 5)
+    ph.mark("print")
     ui.tap_named(window, "finishButton")
     ui.wait_for_item(window, "ratingScreen")
     ui.tap_named(window, "rate_1")
     ui.wait_for_item(window, "thanksScreen")
+    ph.mark("rating")
     vm.endSession()
     ui.wait_for_item(window, "attractScreen")
-    hw.drivers.idcard.simulator.remove_card()
+    sim.remove_card()
+    ph.mark("end")
     return time.perf_counter() - started
 
 
@@ -202,14 +252,14 @@ def main(argv: list[str] | None = None) -> int:
                              config=JourneyConfig(voice=False, keyboard_root=home / "keyboard"))
     vm = journey_of(window)
     ui.wait_for_item(window, "attractScreen")
-    record = dataclasses.replace(SAMPLE_RECORD, name="张三")
+    phases = Phases()
     try:
-        times = [one_session(window, vm, hw, item.code, record) for _ in range(3)]  # warm-up
+        times = [one_session(window, vm, hw, item.code, resident(n, SAMPLE_RECORD)) for n in range(3)]  # warm-up
         gc.collect()
         rss_start = rss_mb()
         rss_curve = []
         for n in range(args.sessions):
-            times.append(one_session(window, vm, hw, item.code, record))
+            times.append(one_session(window, vm, hw, item.code, resident(n + 3, SAMPLE_RECORD), phases))
             if (n + 1) % max(1, args.sessions // 10) == 0:
                 rss_curve.append(round(rss_mb(), 1))
         gc.collect()
@@ -223,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         "cold_start_s": cold["cold_start_s"],
         "cold_start_wall_s": round(cold_wall, 3),
         "journey_s": {"median": round(statistics.median(times), 3), "max": round(max(times), 3),
-                      "sessions": len(times)},
+                      "sessions": len(times), "phases_median_ms": phases.medians_ms()},
         "rss_mb": {"after_start": round(rss_start, 1), "after_sessions": round(rss_end, 1),
                    "growth": round(rss_end - rss_start, 1), "sessions": args.sessions, "curve": rss_curve,
                    "target_growth_lt": 20},

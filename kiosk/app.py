@@ -19,9 +19,12 @@ from kiosk.hardware import Hardware
 from kiosk.journey import viewmodel as _journey_vm
 from kiosk.journey.config import JourneyConfig
 from kiosk.journey.idle import ActivityFilter
+from kiosk.journey.keyboard import confine_engine_data
 from kiosk.journey.qrimage import PROVIDER_ID as QR_PROVIDER
 from kiosk.journey.qrimage import QrImageProvider
 from kiosk.journey.submitter import Submitter
+from kiosk.service_mode import viewmodel as _service_vm
+from kiosk.service_mode.viewmodel import ServiceSettings
 
 QML_MAIN = Path(__file__).parent / "qml" / "Main.qml"
 # Chinese forms of the glyphs first (Noto's SC family, else WenQuanYi), then Latin fallbacks.
@@ -42,6 +45,7 @@ def use_virtual_keyboard() -> None:
     """Qt Virtual Keyboard (Pinyin for Chinese, a number pad for digits) is the kiosk's only keyboard.
     The input method must be chosen before the QGuiApplication exists."""
     os.environ.setdefault("QT_IM_MODULE", "qtvirtualkeyboard")
+    confine_engine_data()  # the Pinyin engine's files: a private folder, never the home (journey/keyboard.py)
 
 
 use_virtual_keyboard()  # importing the app module is what the entry points and tests do first
@@ -63,11 +67,13 @@ def ensure_application(argv: list[str] | None = None) -> QGuiApplication:
 
 
 def load_ui(submitter: Submitter, *, hardware: Hardware | None = None, config: JourneyConfig | None = None,
-            catalog: Catalog | None = None, fullscreen: bool = False) -> tuple[QQmlApplicationEngine, QQuickWindow]:
+            catalog: Catalog | None = None, fullscreen: bool = False,
+            service: ServiceSettings | None = None) -> tuple[QQmlApplicationEngine, QQuickWindow]:
     """Provide the services, load Main.qml and return the engine and its window."""
     services.clear()  # a window gets exactly the services given here, nothing of an earlier one
     services.provide(Submitter, submitter)
     services.provide(JourneyConfig, config or JourneyConfig())
+    services.provide(ServiceSettings, service or ServiceSettings())
     if hardware is not None:
         services.provide(Hardware, hardware.start())
     catalog = catalog or load_catalog()
@@ -86,6 +92,8 @@ def load_ui(submitter: Submitter, *, hardware: Hardware | None = None, config: J
     vm = journey_of(window)
     activity = ActivityFilter(vm.touch, window)
     window.installEventFilter(activity)
+    service_vm = service_of(window)
+    window.installEventFilter(ActivityFilter(service_vm.touch, window))  # keeps the service session alive
     if fullscreen:
         window.showFullScreen()
     return engine, window
@@ -95,4 +103,11 @@ def journey_of(window: QObject) -> _journey_vm.JourneyViewModel:
     vm = window.findChild(_journey_vm.JourneyViewModel, "journey")
     if vm is None:
         raise UiLoadError("the window has no journey view-model")
+    return vm
+
+
+def service_of(window: QObject) -> _service_vm.ServiceModeViewModel:
+    vm = window.findChild(_service_vm.ServiceModeViewModel, "serviceMode")
+    if vm is None:
+        raise UiLoadError("the window has no service-mode view-model")
     return vm

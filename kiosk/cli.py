@@ -18,18 +18,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     from drivers.registry import ConfigError, build_drivers
     from kiosk.app import ensure_application, load_ui
+    from kiosk.catalog.update import load_installed
     from kiosk.hardware import Hardware
     from kiosk.journey.config import JourneyConfig
     from kiosk.journey.submitter import Submitter
+    from kiosk.service_mode.logs import install_log_file
     from sync.kiosk_config import load_config
     from sync.outbox.store import open_outbox
 
     home = resolve_home(args.home)
+    install_log_file(home)
     try:
-        device = DeviceConfig.load(home)
-    except DeviceConfigError as exc:
-        print(f"kiosk run: {exc}", file=sys.stderr)
-        return 2
+        device: DeviceConfig | None = DeviceConfig.load(home)
+    except DeviceConfigError:
+        device = None  # not provisioned: the UI opens on the service mode's first-run screen
     outbox = open_outbox(home, device)
     settings = load_config(home)
     drivers_file = home / "drivers.json"
@@ -44,7 +46,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"kiosk run: the driver configuration is invalid: {exc}", file=sys.stderr)
         return 2
     daemon = None
-    if args.sim:
+    if args.sim and device is not None:
         # Development: run the sync daemon in this process instead of as kiosk-syncd.
         from sync.daemon.service import SyncDaemon
 
@@ -52,8 +54,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     app = ensure_application()
     config = JourneyConfig(idle_timeout_s=float(settings["idle_timeout_s"]), language=str(settings["language_default"]),
                            elder_mode=bool(settings["elder_mode_default"]))
-    engine, _window = load_ui(Submitter(outbox, device), hardware=hardware, config=config,
-                              fullscreen=args.fullscreen)
+    # Unprovisioned, the submitter has no device until first run completes (the first-run screen
+    # covers the resident's screens, so nothing can be submitted before).
+    engine, _window = load_ui(Submitter(outbox, device), hardware=hardware, config=config,  # type: ignore[arg-type]
+                              fullscreen=args.fullscreen,
+                              catalog=load_installed(home, device.command_public_key if device else None))
     health_timer = None
     if hardware is not None and hardware.drivers is not None:
         # The drivers' health goes into the database; the daemon reports it in its heartbeat.
@@ -221,6 +226,58 @@ def _cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_service_pin(args: argparse.Namespace) -> int:
+    import getpass
+
+    from kiosk.service_mode.pin import PinError, PinStore
+
+    home = resolve_home(args.home)
+    pin = sys.stdin.readline() if not sys.stdin.isatty() else getpass.getpass("service PIN (6-12 digits): ")
+    try:
+        PinStore(home).set_pin(pin.strip())
+    except PinError as exc:
+        print(f"kiosk service-pin: {exc} (nothing changed)", file=sys.stderr)
+        return 2
+    print("service PIN set")
+    return 0
+
+
+def _cmd_export_undelivered(args: argparse.Namespace) -> int:
+    from kiosk.service_mode.data import DataError, export_undelivered
+    from sync.outbox.store import Outbox
+
+    home = resolve_home(args.home)
+    outbox = Outbox(home / OUTBOX_FILE)
+    try:
+        result = export_undelivered(home, outbox, args.folder)
+    except DataError as exc:
+        print(f"kiosk export-undelivered: {exc.message}", file=sys.stderr)
+        return 1 if exc.code == "nothing" else 2
+    finally:
+        outbox.close()
+    if args.json:
+        print_json({"folder": str(result.folder), "count": result.count, "submissions": result.submissions})
+    else:
+        print(f"exported {result.count} messages ({result.submissions} applications) to {result.folder}")
+    return 0
+
+
+def _cmd_factory_reset(args: argparse.Namespace) -> int:
+    from kiosk.service_mode.data import DataError, factory_reset
+
+    if not args.yes:
+        print("kiosk factory-reset: this wipes identity, secrets, the PIN, outbox and settings; add --yes",
+              file=sys.stderr)
+        return 2
+    try:
+        factory_reset(resolve_home(args.home))
+    except DataError as exc:
+        print(f"kiosk factory-reset: {exc.message}", file=sys.stderr)
+        return 1
+    print("factory reset done: provision the kiosk again")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--home", help="kiosk data folder (default $KIOSK_HOME or ~/.local/share/kiosk)")
@@ -263,6 +320,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("items", nargs="*", help="get: setting names (default all); set: KEY=VALUE ...")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_config)
+
+    p = sub.add_parser("service-pin", parents=[common], help="set the service-mode PIN (read from stdin)")
+    p.set_defaults(func=_cmd_service_pin)
+
+    p = sub.add_parser("export-undelivered", parents=[common],
+                       help="write undelivered submissions (sealed for the central) to a folder, e.g. a USB stick")
+    p.add_argument("folder")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_export_undelivered)
+
+    p = sub.add_parser("factory-reset", parents=[common],
+                       help="wipe identity, secrets, outbox and settings (refused while data is not exported)")
+    p.add_argument("--yes", action="store_true", help="really do it")
+    p.set_defaults(func=_cmd_factory_reset)
 
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "accepts_extra", False):

@@ -2,7 +2,8 @@
 
 The view-models keep personal data here and nowhere else, so one :meth:`ResidentSession.wipe` (at
 submit, on the idle time-out, on "done") forgets it all: the identity read from the card, the form,
-the document photos and their previews, and the virtual keyboard's user dictionary folder.
+the document photos and their previews, the virtual keyboard's per-session user data folder and whatever
+the keyboard's engines wrote (see :mod:`kiosk.journey.keyboard`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from drivers.interfaces import IdentityRecord
 from kiosk.camera.preview import PreviewStore
+from kiosk.journey import keyboard
 
 
 @dataclass
@@ -83,6 +85,7 @@ class ResidentSession:
         old = self.keyboard_dir
         self.keyboard_dir = self._new_keyboard_dir()
         shutil.rmtree(old, ignore_errors=True)
+        keyboard.forget_learned()
         self.generation += 1
 
     def close(self) -> None:

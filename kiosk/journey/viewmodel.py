@@ -10,6 +10,7 @@ end of the session and after the idle countdown.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import math
@@ -27,12 +28,13 @@ from kiosk import services
 from kiosk.background import BackgroundRunner
 from kiosk.camera.preview import PreviewStore
 from kiosk.catalog.model import Catalog, FormField, ServiceItem, load_catalog
+from kiosk.catalog.reload import newer_installed
 from kiosk.hardware import DOCUMENT, SCANNER, Hardware
 from kiosk.i18n import table
 from kiosk.journey import catalog_view as cv
 from kiosk.journey.config import JourneyConfig
 from kiosk.journey.models import RowListModel
-from kiosk.journey.status import ApplicationStatus, age_text, lookup
+from kiosk.journey.status import ApplicationStatus, age_text, load_lookup_key, lookup, lookup_by_tag, tag_for
 from kiosk.journey.submitter import MachineState, Submitter
 from kiosk.journey.voice import Voice
 from kiosk.session import ResidentSession
@@ -128,6 +130,8 @@ class JourneyViewModel(QObject):
         self._rating_level = 0
         self._status: ApplicationStatus | None = None
         self._status_message = ""
+        self._card_wait = False  # "我的申请" by ID card: waiting for a card on the reader / a photo
+        self._card_busy = False
         self._thanks = ""
         self._idle_warning = False
         self._idle_left = 0
@@ -139,6 +143,7 @@ class JourneyViewModel(QObject):
         self.materials_model = RowListModel(("materialId", "name", "isRequired", "allowMissing", "mstate",
                                              "stateText", "thumb", "canScan", "licences"), self)
         self.review_model = RowListModel(("label", "value"), self)
+        self.status_list_model = RowListModel(("serviceName", "receiptNo", "statusText", "dateText"), self)
         self._runner = BackgroundRunner(self)
         self._voice = Voice(self) if self._config.voice else None
         self._thanks_timer = QTimer(self, singleShot=True, interval=int(self._config.thanks_return_s * 1000))
@@ -168,6 +173,8 @@ class JourneyViewModel(QObject):
         assert screen in SCREENS
         if screen == self._screen:
             return
+        if (screen in IDLE_SCREENS) != (self._screen in IDLE_SCREENS):
+            self._publish_session(screen not in IDLE_SCREENS)
         self._screen = screen
         self._apply_devices()
         if screen in IDLE_SCREENS:
@@ -176,6 +183,23 @@ class JourneyViewModel(QObject):
             self._restart_idle()
         self.screenChanged.emit()
         self._speak_for(screen)
+
+    def _pick_up_catalog(self) -> None:
+        """Between sessions: a catalogue the central installed meanwhile replaces this one (catalog/reload.py)."""
+        device = self._submitter.device
+        newer = newer_installed(self._submitter.outbox, device.command_public_key if device else None,
+                                self._catalog.version)
+        if newer is not None:
+            self._catalog = newer
+            self._item = newer.items[0]
+
+    def _publish_session(self, active: bool) -> None:
+        """Software updates (sync.ota) switch releases only between residents' sessions: they read this."""
+        try:
+            self._submitter.outbox.set_states({"session_active": "1" if active else "0",
+                                               "session_changed": str(time.time())})
+        except Exception as exc:  # a busy database must not stop the resident
+            log.warning("could not record the session state: %s", type(exc).__name__)
 
     @Property(str, notify=langChanged)
     def language(self) -> str:
@@ -409,6 +433,8 @@ class JourneyViewModel(QObject):
     def _on_card(self, record: IdentityRecord) -> None:
         if self._screen == "identify":
             self._identified(record)
+        elif self._screen == "status" and self._card_wait:
+            self._status_by_identity(record)
 
     def _identified(self, record: IdentityRecord) -> None:
         self.session.identity = record
@@ -888,6 +914,7 @@ class JourneyViewModel(QObject):
     def openStatus(self) -> None:
         self._status = None
         self._status_message = ""
+        self._clear_card_lookup()
         self._set_error("")
         self.statusChanged.emit()
         self._set_screen("status")
@@ -919,6 +946,8 @@ class JourneyViewModel(QObject):
             self._set_error(self._s["errReceipt"])
             return
         self._set_error("")
+        self._clear_card_lookup()
+        self._apply_devices()
         outbox = self._submitter.outbox
         self._runner.run(lambda: lookup(outbox, number), self._status_result,
                          lambda e: self._set_error(self._s["errSave"]))
@@ -928,12 +957,103 @@ class JourneyViewModel(QObject):
         self._status_message = "" if status else self._s["statusNotFound"]
         self.statusChanged.emit()
 
+    def _clear_card_lookup(self) -> None:
+        self._card_wait = False
+        self._card_busy = False
+        self.status_list_model.clear()
+
+    @Property(QObject, constant=True)
+    def statusList(self) -> RowListModel:
+        """The applications found by ID card: serviceName, receiptNo, statusText, dateText."""
+        return self.status_list_model
+
+    @Property(bool, notify=statusChanged)
+    def statusCardWaiting(self) -> bool:
+        return self._card_wait
+
     @Slot()
     def statusByCard(self) -> None:
-        # The kiosk keeps no link between a person and a receipt; the central's push will add it.
+        """List the applications of the ID card the resident puts on the reader (or photographs).
+
+        Needs the site lookup key (``secrets/lookup_key``) and a way to read the card; the card's ID
+        number only becomes a lookup tag and is dropped; the screen shows it masked."""
         self._status = None
-        self._status_message = self._s["statusByCardUnavailable"]
+        self._clear_card_lookup()
+        self._set_error("")
+        key = load_lookup_key(self._submitter.outbox.path.parent)
+        readable = self._hw is not None and (self._hw.has_idcard or self._hw.has_ocr)
+        if key is None or not readable:
+            self._status_message = self._s["statusByCardUnavailable"]
+        else:
+            self._card_wait = True
+            self._status_message = self._s["statusCardWaiting"]
+        self._apply_devices()
         self.statusChanged.emit()
+
+    @Slot()
+    def statusByPhoto(self) -> None:
+        if self._screen != "status" or not self._card_wait or self._card_busy:
+            return
+        if self._hw is None or not self._hw.has_ocr:
+            self._status_message = self._s["identifyPhotoUnavailable"]
+            self.statusChanged.emit()
+            return
+        self._card_busy = True
+        self._status_message = self._s["statusCardReading"]
+        self.statusChanged.emit()
+        generation = self.session.generation
+        self._hw.read_id_by_camera(lambda r: self._on_status_photo(r, generation))
+
+    def _on_status_photo(self, result: Any, generation: int) -> None:
+        if generation != self.session.generation or self._screen != "status" or not self._card_wait:
+            return  # the session ended meanwhile: drop the result
+        self._card_busy = False
+        if isinstance(result, IdentityRecord):
+            self._status_by_identity(result)
+        else:
+            log.info("camera ID read for the status lookup failed: %s", type(result).__name__)
+            self._status_message = self._s["statusCardFailed"]
+            self.statusChanged.emit()
+
+    def _status_by_identity(self, record: IdentityRecord) -> None:
+        key = load_lookup_key(self._submitter.outbox.path.parent)
+        try:
+            if key is None:
+                raise ValueError("no lookup key")
+            tag = tag_for(key, record.id_number)
+        except ValueError:
+            self._status_message = self._s["statusCardFailed"]
+            self.statusChanged.emit()
+            return
+        masked = mask_id_number(record.id_number)
+        del record  # only the tag and the masked number go on; nothing of the card is kept
+        self._card_wait = False
+        self._card_busy = True
+        self._status_message = self._s["statusCardReading"]
+        self._apply_devices()
+        self.statusChanged.emit()
+        outbox, generation = self._submitter.outbox, self.session.generation
+        self._runner.run(lambda: lookup_by_tag(outbox, tag), lambda rows: self._card_result(rows, masked, generation),
+                         lambda e: self._set_error(self._s["errSave"]))
+
+    def _card_result(self, rows: list[ApplicationStatus], masked: str, generation: int) -> None:
+        if generation != self.session.generation or self._screen != "status":
+            return
+        self._card_busy = False
+        self.status_list_model.set_rows([{
+            "serviceName": self._service_name(r.service_code), "receiptNo": r.receipt_no,
+            "statusText": self._s[r.text_key] if r.text_key else r.state,
+            "dateText": f"{dt.datetime.fromtimestamp(r.updated_at):%Y-%m-%d} · "
+                        f"{age_text(time.time() - r.updated_at, self._lang)}"} for r in rows])
+        self._status_message = (self._s["statusCardFound"].format(masked=masked, n=len(rows)) if rows
+                                else self._s["statusCardNone"])
+        self.statusChanged.emit()
+
+    def _service_name(self, code: str) -> str:
+        try:
+            return cv.item_name(self._catalog.item(code), self._lang)
+        except Exception:  # an item this kiosk's catalogue does not have: its code is all there is
+            return code
 
     # == codes from the scanner ======================================================================
 
@@ -1064,17 +1184,27 @@ class JourneyViewModel(QObject):
         self._rating_level = 0
         self._status = None
         self._status_message = ""
+        self._clear_card_lookup()
         self._query = ""
         self._category = ""
+        self._pick_up_catalog()
         self._fill_items()
         self.receiptChanged.emit()
         self.ratingChanged.emit()
         self.statusChanged.emit()
         self._set_error("")
         self._set_idle_warning(False)
+        self._reset_preferences()
         self._set_screen("attract")
         if self._state is not None:
             self._apply_state(self._state)
+
+    def _reset_preferences(self) -> None:
+        """The next resident starts in the kiosk's own language and text size, not the last one's."""
+        if self._lang != self._config.language:
+            self.toggleLanguage()
+        if self._elder != self._config.elder_mode:
+            self.toggleElderMode()
 
     @Property(bool, notify=idleChanged)
     def idleWarning(self) -> bool:
@@ -1142,7 +1272,7 @@ class JourneyViewModel(QObject):
         elif screen == "materials":
             self._hw.use(scan=self._licence_row >= 0, document=True)
         elif screen == "status":
-            self._hw.use(scan=True)
+            self._hw.use(scan=True, card=self._card_wait, document=self._card_wait and self._hw.has_ocr)
         else:
             self._hw.use()
 
@@ -1192,6 +1322,18 @@ class JourneyViewModel(QObject):
     @property
     def hardware(self) -> Hardware | None:
         return self._hw
+
+    def apply_settings(self, *, idle_timeout_s: float, language: str, elder_mode: bool) -> None:
+        """New settings from the technician's screen, without a restart: the idle time-out at once;
+        language and text size only while nobody is in a session (never under a resident's hands)."""
+        self._config = dataclasses.replace(self._config, idle_timeout_s=idle_timeout_s, language=language,
+                                           elder_mode=elder_mode)
+        self._idle_timer.setInterval(int(idle_timeout_s * 1000))
+        if self._screen in IDLE_SCREENS:
+            if self._lang != language:
+                self.toggleLanguage()
+            if self._elder != elder_mode:
+                self.toggleElderMode()
 
     def shutdown(self) -> None:
         self._status_timer.stop()

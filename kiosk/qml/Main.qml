@@ -6,6 +6,7 @@ import QtQuick.VirtualKeyboard.Settings
 import Kiosk
 import "components"
 import "screens"
+import "service"
 
 ApplicationWindow {
     id: window
@@ -21,6 +22,13 @@ ApplicationWindow {
     JourneyViewModel {
         id: journeyVm
         objectName: "journey"
+    }
+
+    // The technician's service mode (kiosk/qml/service/): hidden corner gesture, PIN pad, first run.
+    ServiceModeViewModel {
+        id: serviceVm
+        objectName: "serviceMode"
+        journey: journeyVm
     }
 
     Binding { target: Theme; property: "elder"; value: journeyVm.elderMode }
@@ -111,6 +119,30 @@ ApplicationWindow {
         z: 50
         journey: journeyVm
         visible: journeyVm.idleWarning
+    }
+
+    // Hidden service entry: five taps in the top-right corner within 3 s (idle screens only).
+    MouseArea {
+        objectName: "serviceCorner"
+        anchors.top: parent.top
+        anchors.right: parent.right
+        width: 110
+        height: 110
+        z: 40
+        enabled: serviceVm.mode === "closed"
+                 && ["attract", "paused", "maintenance"].indexOf(journeyVm.screen) >= 0
+        onClicked: serviceVm.cornerTap()
+    }
+
+    Loader {
+        objectName: "serviceLoader"
+        anchors.left: parent.left
+        anchors.right: parent.right
+        anchors.top: parent.top
+        anchors.bottom: inputPanel.active ? inputPanel.top : parent.bottom
+        z: 60
+        active: serviceVm.mode !== "closed"
+        sourceComponent: ServiceOverlay { service: serviceVm }
     }
 
     InputPanel {

@@ -2,21 +2,25 @@ import QtQuick
 import QtQuick.Controls
 
 // A text field for the resident. The virtual keyboard shows Pinyin for text and a number pad for
-// numbers. Every field is marked sensitive: the Pinyin engine then keeps no user dictionary of what
-// residents type (Qt Virtual Keyboard's pinyin plugin disables it for Qt.ImhSensitiveData).
+// numbers. Every field is marked sensitive, and screens cannot take that away (they add hints through
+// extraHints): for sensitive fields Qt Virtual Keyboard's Pinyin engine closes its user dictionary and
+// learns nothing of what residents type (kiosk/journey/keyboard.py; tests/test_keyboard_privacy.py).
 TextField {
     id: field
     property string inputKind: "text"
     property bool invalid: false
+    property int extraHints: Qt.ImhNone
+    // Qt.ImhDialableCharacters is undefined in QML (Qt 6.11): its C++ value, 0x100000, is used instead.
+    readonly property int dialable: 0x100000
+    readonly property int kindHints: inputKind === "digits" ? Qt.ImhDigitsOnly
+                                   : inputKind === "phone" ? dialable
+                                   : inputKind === "idnumber" ? (Qt.ImhPreferNumbers | Qt.ImhPreferUppercase | Qt.ImhNoAutoUppercase)
+                                   : inputKind === "date" ? Qt.ImhPreferNumbers
+                                   : Qt.ImhNone
     implicitHeight: Theme.controlHeight
     font.pixelSize: Theme.bodySize + 2
     color: Theme.text
-    inputMethodHints: Qt.ImhSensitiveData | Qt.ImhNoPredictiveText
-                      | (inputKind === "digits" ? Qt.ImhDigitsOnly
-                         : inputKind === "phone" ? Qt.ImhDialableCharacters
-                         : inputKind === "idnumber" ? (Qt.ImhPreferNumbers | Qt.ImhPreferUppercase | Qt.ImhNoAutoUppercase)
-                         : inputKind === "date" ? Qt.ImhPreferNumbers
-                         : Qt.ImhNone)
+    inputMethodHints: Qt.ImhSensitiveData | Qt.ImhNoPredictiveText | kindHints | extraHints
     background: Rectangle {
         radius: Theme.radius
         color: field.enabled ? Theme.surface : Theme.background

@@ -34,7 +34,7 @@ Item {
             objectName: "searchField"
             Layout.fillWidth: true
             placeholderText: root.journey.s.searchHint
-            inputMethodHints: Qt.ImhSensitiveData | Qt.ImhNoPredictiveText | Qt.ImhPreferLowercase
+            extraHints: Qt.ImhPreferLowercase
             text: root.journey.query
             onTextChanged: root.journey.setQuery(text)
         }
