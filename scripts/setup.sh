@@ -22,6 +22,7 @@ PACKAGES=(
   python3-venv
   chromium chromium-driver
   postgresql
+  systemd dpkg-dev fakeroot lintian binutils libspeechd2
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -12,7 +12,9 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
+
+from sync.upgrade import guarded_upgrade
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -54,12 +56,18 @@ def _configure_sqlite(engine: Engine, synchronous: str) -> None:
 
 
 def upgrade(engine: Engine, migrations: Path) -> None:
-    """Bring the schema to head with Alembic, holding one transaction so concurrent starters serialise."""
+    """Bring the schema to head with Alembic, holding one transaction so concurrent starters serialise.
+
+    ``sync.upgrade`` guards it: a SQLite file is backed up first and restored if the migration fails, and a
+    schema newer than these scripts is refused (``sync.upgrade.SchemaError``)."""
     cfg = Config()
     cfg.set_main_option("script_location", str(migrations))
-    with engine.begin() as conn:
+
+    def migrate(conn: Connection) -> None:
         if conn.dialect.name == "postgresql":
             # Several central processes starting on a new database: one migrates, the others wait.
             conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7406001)")
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+    guarded_upgrade(engine, migrations, migrate)
