@@ -33,12 +33,14 @@ from sync.broker import MosquittoBroker, free_port
 from sync.central.ingest import IngestWorker
 from sync.central.keys import CentralKeys
 from sync.central.store import CentralStore
+from sync.central.trust import register_key
 from sync.daemon.backoff import Backoff
 from sync.daemon.service import SyncDaemon
 from sync.device import OUTBOX_FILE, DeviceConfig
 from sync.mqtt import new_client
 from sync.outbox.store import Outbox
 from sync.protocol.broker_url import parse_broker_url
+from sync.protocol.signing import DeviceSigner
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE_TOPIC = "bench/raw"
@@ -182,6 +184,8 @@ def drain(n: int, window: int, central: str, folder: Path) -> dict[str, Any]:
                           base64.b64encode(keys.seal.public_raw).decode(),
                           base64.b64encode(keys.command_public_raw).decode())
     device.save(home)
+    signer = DeviceSigner.generate()  # the kiosk's device key: the outbox signs every envelope with it
+    signer.save(home)
     outbox = Outbox(home / OUTBOX_FILE)
     latencies: list[float] = []
     t_enqueue = time.monotonic()
@@ -192,6 +196,9 @@ def drain(n: int, window: int, central: str, folder: Path) -> dict[str, Any]:
     enqueue_s = time.monotonic() - t_enqueue
     sizes = [len(m.body) for m in outbox.pending_batch(50)]
     db = folder / "central.db"
+    enrolled = CentralStore(f"sqlite:///{db}")  # the central refuses kiosks whose key it does not hold
+    register_key(enrolled, device.device_id, signer.public_raw, how="bench")
+    enrolled.close()
     with MosquittoBroker(port=port) as broker:
         child: _Child | None = None
         worker: IngestWorker | None = None

@@ -215,6 +215,19 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 @pytest.fixture
 def central_with_dashboard(tmp_path: Path, broker: MosquittoBroker,
                            central_keys: CentralKeys) -> Iterator[tuple[Central, DashboardServer]]:
+    yield from _central_with_dashboard(tmp_path, broker, central_keys)
+
+
+@pytest.fixture
+def lone_central_with_dashboard(tmp_path: Path, own_broker: MosquittoBroker,
+                                central_keys: CentralKeys) -> Iterator[tuple[Central, DashboardServer]]:
+    """On a broker of the test's own: the session's keeps other tests' retained kiosk statuses, so their kiosks
+    would be in this central's registry (and among a site's push targets)."""
+    yield from _central_with_dashboard(tmp_path, own_broker, central_keys)
+
+
+def _central_with_dashboard(tmp_path: Path, broker: MosquittoBroker,
+                            central_keys: CentralKeys) -> Iterator[tuple[Central, DashboardServer]]:
     central_keys.save(tmp_path / "central-home")
     central = start_central(broker.url, tmp_path / "central.db", central_keys, worker_id=uuid.uuid4().hex[:6])
     _add_operators(central.store)
@@ -405,3 +418,91 @@ def test_browser_viewer_has_no_command_buttons_and_csrfless_posts_are_refused(
     assert browser.execute_async_script(post, "/devices/k-viewer/command", csrfless) == 403
     assert browser.execute_async_script(post, "/logout", {}) == 403
     assert not [e for e in auth.audit_entries(central.store) if e["action"].startswith("command")]
+
+
+# -- application statuses (sync.central.status_push) ----------------------------------------------------------
+
+
+def _submission_with_site(store: CentralStore, receipt: str = "KR-20260101-AB12-000001-0") -> str:
+    from sqlalchemy import insert
+
+    from sync.central.models import Device, Submission
+
+    with store.engine.begin() as conn:
+        conn.execute(insert(Device).values(device_id="k-st", site="东四街道", status="online", conn=1, status_at=1.0,
+                                           last_seen=1.0, version="", telemetry_json="{}"))
+        conn.execute(insert(Submission).values(
+            id="s-st", device_id="k-st", seq=1, service_code="MZ-LNYD-001", receipt_no=receipt, created_at=1.0,
+            received_at=2.0, fields_json=json.dumps(FIELDS, ensure_ascii=False), attachments_expected=0,
+            complete=True))
+    return receipt
+
+
+def test_operator_sets_an_application_status_audited(client: tuple[TestClient, CentralStore], tmp_path: Path,
+                                                     central_keys: CentralKeys) -> None:
+    from sync.central.status_push import list_statuses
+
+    c, store = client
+    central_keys.save(tmp_path)  # the app signs with the keys in its keys_home (tmp_path)
+    receipt = _submission_with_site(store)
+    token = _login(c, "li")
+    assert 'class="set-status"' not in c.get("/submissions").text  # a viewer sees no form
+    assert c.post("/submissions/s-st/status", data={"csrf": token, "status": "accepted"}).status_code == 403
+    c.post("/logout", data={"csrf": token})
+    token = _login(c, "wang")
+    assert 'class="set-status"' in c.get("/submissions").text
+    assert c.post("/submissions/s-st/status", data={"status": "accepted"}).status_code == 403  # no CSRF token
+    bad = c.post("/submissions/s-st/status", data={"csrf": token, "status": "差不多"})
+    assert bad.status_code == 200 and "未能设置状态" in bad.text and list_statuses(store) == {}
+    assert c.post("/submissions/nope/status", data={"csrf": token, "status": "accepted"}).status_code == 404
+    # The broker of this app is unreachable: the status is kept, and the operator told it was not pushed.
+    page = c.post("/submissions/s-st/status", data={"csrf": token, "status": "processing"})
+    assert page.status_code == 200 and f"办件 {receipt} 状态已保存，但未能推送" in page.text
+    assert list_statuses(store)["s-st"]["status"] == "processing"
+    assert '<span class="status-now">办理中</span>' in page.text
+    api = c.post(f"/api/applications/{receipt}/status", json={"status": "已办结"}, headers={"X-CSRF-Token": token})
+    assert api.status_code == 202 and api.json()["status"] == "completed" and not api.json()["pushed"]
+    assert c.post(f"/api/applications/{receipt}/status", json={"status": 3},
+                  headers={"X-CSRF-Token": token}).status_code == 400
+    entries = auth.audit_entries(store, action="app_status")
+    assert [(e["actor"], e["target"], e["detail"]["status"]) for e in entries] == [
+        ("wang", receipt, "completed"), ("wang", receipt, "processing")]
+    assert "110101199003077777" not in json.dumps(auth.audit_entries(store), ensure_ascii=False)
+
+
+@pytest.mark.slow
+def test_browser_operator_status_reaches_the_kiosk(browser: Any, tmp_path: Path, own_broker: MosquittoBroker,
+                                                   lone_central_with_dashboard: tuple[Central, DashboardServer],
+                                                   central_keys: CentralKeys) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    from kiosk.journey.status import lookup_by_tag
+    from sync.central.status_push import site_lookup_key
+    from sync.daemon.commands import CommandExecutor
+    from sync.outbox.store import Outbox
+    from sync.protocol.commands import lookup_tag
+
+    central, dash = lone_central_with_dashboard
+    home = tmp_path / "kiosk"
+    device = make_device(home, own_broker.url, central_keys)
+    outbox = Outbox(home / OUTBOX_FILE)
+    daemon = start_daemon(outbox, device, command_handler=CommandExecutor(outbox, device, home).handle)
+    try:
+        receipt = outbox.enqueue_submission(device, "MZ-LNYD-001", FIELDS).receipt_no
+        wait_until(lambda: central.store.count() == 1 and bool((central.store.device(device.device_id) or {})
+                                                               .get("site")), 15, "the submission at the central")
+        _browser_login(browser, dash.url, "wang")
+        _wait(browser, lambda d: d.find_elements(By.ID, "who"), what="logged in")
+        browser.get(dash.url + "/submissions")
+        Select(browser.find_element(By.CSS_SELECTOR, "form.status-form select")).select_by_value("ready")
+        browser.find_element(By.CSS_SELECTOR, "button.set-status").click()
+        flash = _wait(browser, lambda d: [e for e in d.find_elements(By.CSS_SELECTOR, ".flash") if receipt in e.text],
+                      what="the confirmation")[0]
+        assert "已推送到 1 台终端" in flash.text
+        tag = lookup_tag(site_lookup_key(central_keys, device.site), "110101199003077777")
+        wait_until(lambda: [s.receipt_no for s in lookup_by_tag(outbox, tag)] == [receipt], 15, "the kiosk's row")
+        assert lookup_by_tag(outbox, tag)[0].state == "ready"
+    finally:
+        daemon.stop()
+        outbox.close()

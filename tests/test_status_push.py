@@ -73,6 +73,14 @@ def _results(outbox: Outbox) -> list[dict[str, Any]]:
     return out
 
 
+@pytest.fixture
+def broker() -> Iterator[MosquittoBroker]:
+    """A broker of this test's own. The session's broker keeps other tests' retained kiosk statuses, which a new
+    central reads and registers (many of site 测试街道): they would be among this site's push targets."""
+    with MosquittoBroker() as b:
+        yield b
+
+
 # -- the protocol and the kiosk's table (fast) -----------------------------------------------------------
 
 

@@ -153,9 +153,12 @@ def test_a_kiosk_cannot_publish_on_or_read_another_kiosks_topics(fleet: Fleet, t
     kiosk_a = probe(fleet.broker.port, f"kiosk-{a}", identity(fleet, tmp_path / "a", a))
     try:
         wait_until(lambda: central.connack == ["Success"] and kiosk_a.connack == ["Success"], what="both connected")
+        subacks = [threading.Event(), threading.Event()]  # publishing before the SUBACKs races the SUBSCRIBEs
+        central.client.on_subscribe = lambda *_a: subacks[0].set()
+        kiosk_a.client.on_subscribe = lambda *_a: subacks[1].set()
         central.client.subscribe([(f"kiosk/v1/{a}/up/#", 1), (f"kiosk/v1/{b}/up/#", 1)])
         kiosk_a.client.subscribe([(f"kiosk/v1/{b}/down/cmd", 1), (f"kiosk/v1/{a}/down/cmd", 1)])
-        wait_until(lambda: central.client.is_connected(), what="subscriptions")
+        wait_until(lambda: all(e.is_set() for e in subacks), what="subscriptions")
         forged = kiosk_a.client.publish(f"kiosk/v1/{b}/up/submission", b"forged", qos=1)
         own = kiosk_a.client.publish(f"kiosk/v1/{a}/up/event", b"own", qos=1)
         wait_until(lambda: forged.mid in kiosk_a.pubacks and own.mid in kiosk_a.pubacks, what="PUBACKs")
@@ -213,7 +216,8 @@ def test_revoked_kiosk_is_cut_off_and_refused(fleet: Fleet, tmp_path: Path) -> N
         done = revoke(fleet.store, fleet.ca, device.device_id, reason="stolen", crl_copy=fleet.tls_dir / "crl.pem")
         assert done.serials
         fleet.broker.reload()
-        assert device.device_id in fleet.worker.revoked
+        # The worker re-reads revocations at most every second (RevokedDevices.refresh_s): wait for that read.
+        wait_until(lambda: device.device_id in fleet.worker.revoked, timeout=5, what="the worker seeing the revocation")
         wait_until(lambda: drop_connection(fleet.broker.url, fleet.central_tls, device.device_id)
                    and not daemon.connected.is_set(), timeout=10, what="the live connection dropped")
         attempts = daemon.connect_attempts

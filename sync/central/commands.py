@@ -11,11 +11,16 @@ whose kiosk was offline sends it again (a new id).
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
+import os
+import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -24,12 +29,15 @@ from sqlalchemy import select
 from sync.central.keys import CentralKeys
 from sync.central.models import Device
 from sync.central.store import CentralStore
-from sync.mqtt import new_client
+from sync.mqtt import TlsFiles, new_client
 from sync.protocol import topics
-from sync.protocol.broker_url import parse_broker_url
+from sync.protocol.broker_url import parse_broker_url, uses_tls
 from sync.protocol.commands import (
     DEFAULT_TTL_S,
+    MAX_PAYLOAD_BYTES,
     Command,
+    canonical_json,
+    is_version,
     new_command,
     sign_command,
     target_all,
@@ -43,7 +51,10 @@ PUBLISH_TIMEOUT_S = 10.0
 ACTION_ALIASES: dict[str, tuple[str, dict[str, Any]]] = {
     "maintenance_on": ("maintenance", {"on": True}),
     "maintenance_off": ("maintenance", {"on": False}),
+    "catalog": ("catalog_update", {}),
 }
+# A signed catalogue larger than this goes by URL (the rest of the command and its signature need room).
+MAX_INLINE_CATALOG_BYTES = MAX_PAYLOAD_BYTES - 4096
 
 
 class PublishError(RuntimeError):
@@ -71,7 +82,7 @@ def normalise_action(action: str, args: Mapping[str, Any] | None) -> tuple[str, 
     if action in ACTION_ALIASES:
         name, fixed = ACTION_ALIASES[action]
         merged = {**dict(args or {}), **fixed}
-        if not merged["on"]:
+        if "on" in fixed and not merged["on"]:
             merged.pop("message", None)
         return name, merged
     return action, dict(args or {})
@@ -85,18 +96,29 @@ def build_command(keys: CentralKeys, action: str, args: Mapping[str, Any] | None
     return command, sign_command(keys.command_private_raw, command)
 
 
+def central_tls(broker_url: str, home: Path) -> TlsFiles | None:
+    """The central's fleet identity (``{home}/ca``, made on first use) for an ``mqtts://`` broker; None for
+    plain ``mqtt://``. Raises ``CAError``/``OSError`` when the CA folder cannot be read or created."""
+    if not uses_tls(broker_url):
+        return None
+    from sync.central.ca import FleetCA
+
+    return FleetCA.open(home).central_tls()
+
+
 def publish(broker_url: str, device_ids: Sequence[str], payload: bytes, *,
-            timeout_s: float = PUBLISH_TIMEOUT_S) -> list[str]:
+            timeout_s: float = PUBLISH_TIMEOUT_S, tls: TlsFiles | None = None) -> list[str]:
     """Publish ``payload`` on each device's ``down/cmd`` (QoS 1); the ids the broker acknowledged.
 
-    Raises :class:`PublishError` if the broker cannot be reached in ``timeout_s``.
+    ``tls`` is the central's identity for an ``mqtts://`` broker (:func:`central_tls`). Raises
+    :class:`PublishError` if the broker cannot be reached in ``timeout_s``.
     """
     for device_id in device_ids:
         topics.check_device_id(device_id)
     if not device_ids:
         return []
     host, port = parse_broker_url(broker_url)
-    client = new_client(f"central-cmd-{uuid.uuid4().hex[:12]}")
+    client = new_client(f"central-cmd-{uuid.uuid4().hex[:12]}", tls)
     connected = threading.Event()
     refused: list[str] = []
     failed_mids: set[int] = set()  # PUBACKs with a failure reason code (e.g. not authorised)
@@ -115,7 +137,7 @@ def publish(broker_url: str, device_ids: Sequence[str], payload: bytes, *,
     client.on_publish = on_publish
     try:
         client.connect(host, port, keepalive=30, clean_start=True)
-    except OSError as exc:
+    except OSError as exc:  # ssl.SSLError (a broker the fleet CA did not sign) is an OSError too
         raise PublishError(f"broker unreachable: {type(exc).__name__}") from exc
     client.loop_start()
     accepted: list[str] = []
@@ -141,10 +163,11 @@ def publish(broker_url: str, device_ids: Sequence[str], payload: bytes, *,
 
 
 def send_command(keys: CentralKeys, broker_url: str, device_id: str, action: str,
-                 args: Mapping[str, Any] | None = None, *, ttl_s: float = DEFAULT_TTL_S) -> SentCommand:
+                 args: Mapping[str, Any] | None = None, *, ttl_s: float = DEFAULT_TTL_S,
+                 tls: TlsFiles | None = None) -> SentCommand:
     """Sign ``action`` for one device and publish it; raises :class:`PublishError` if not accepted."""
     command, payload = build_command(keys, action, args, target_device(device_id), ttl_s=ttl_s)
-    sent = SentCommand(command, payload, publish(broker_url, [device_id], payload))
+    sent = SentCommand(command, payload, publish(broker_url, [device_id], payload, tls=tls))
     if not sent.published:
         raise PublishError("the broker did not accept the command")
     return sent
@@ -152,11 +175,110 @@ def send_command(keys: CentralKeys, broker_url: str, device_id: str, action: str
 
 def send_to_devices(keys: CentralKeys, broker_url: str, device_ids: Sequence[str], action: str,
                     args: Mapping[str, Any] | None = None, *, site: str | None = None,
-                    ttl_s: float = DEFAULT_TTL_S) -> SentCommand:
+                    ttl_s: float = DEFAULT_TTL_S, tls: TlsFiles | None = None) -> SentCommand:
     """One command for a site (``site`` given) or the whole fleet, published to each of ``device_ids``."""
     target = target_site(site) if site is not None else target_all()
     command, payload = build_command(keys, action, args, target, ttl_s=ttl_s)
-    return SentCommand(command, payload, publish(broker_url, list(device_ids), payload))
+    return SentCommand(command, payload, publish(broker_url, list(device_ids), payload, tls=tls))
+
+
+# -- catalogue and release payloads ---------------------------------------------------------------------
+
+
+def stage_file(home: Path, kind: str, source: Path | bytes) -> tuple[str, int]:
+    """Copy an artefact (``kind`` ``artifacts``) or a catalogue (``catalogs``) where the central's HTTP
+    server serves it (``sync.central.web.ota``): content-addressed by SHA-256. Returns (sha256, size)."""
+    from sync.central.web.ota import OTA_DIR, staged_path
+
+    folder = home / OTA_DIR / kind
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=".staging.", dir=folder)
+    tmp = Path(tmp_name)
+    h = hashlib.sha256()
+    size = 0
+    try:
+        with os.fdopen(fd, "wb") as out:
+            if isinstance(source, bytes):
+                h.update(source)
+                out.write(source)
+                size = len(source)
+            else:
+                with source.open("rb") as f:
+                    while chunk := f.read(1024 * 1024):
+                        h.update(chunk)
+                        out.write(chunk)
+                        size += len(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, staged_path(home, kind, h.hexdigest()))
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    return h.hexdigest(), size
+
+
+def _join_url(base_url: str, path: str) -> str:
+    if not base_url.startswith(("http://", "https://")):
+        raise ValueError("--base-url must be the central's http(s) address as kiosks reach it")
+    return base_url.rstrip("/") + path
+
+
+def catalog_args(keys: CentralKeys, home: Path, catalog_file: Path, *, base_url: str | None = None) -> dict[str, Any]:
+    """The ``catalog_update`` arguments for a catalogue file: a signed update document as it is, or a bare
+    catalogue signed here with the central's command key. Inline when it fits one command, else staged
+    for download (``base_url`` needed). ``ValueError`` says what is wrong with the file."""
+    from kiosk.catalog.model import CatalogError
+    from kiosk.catalog.update import MAX_UPDATE_BYTES, sign_update, verify_update
+
+    try:
+        raw = catalog_file.read_bytes()
+        doc = json.loads(raw.decode("utf-8"))
+    except OSError as exc:
+        raise ValueError(f"{catalog_file} cannot be read: {exc.strerror or exc}") from None
+    except ValueError:
+        raise ValueError(f"{catalog_file} is not JSON") from None
+    if not isinstance(doc, dict):
+        raise ValueError(f"{catalog_file} is neither a catalogue nor a signed catalogue document")
+    try:
+        if "sig" not in doc:  # a bare catalogue: sign it (after the full validation sign_update does)
+            raw = sign_update(keys.command_private_raw, doc)
+            doc = json.loads(raw)
+        catalog = verify_update(keys.command_public_raw, raw, current_version="0.0.0")
+    except CatalogError as exc:
+        raise ValueError(str(exc)) from None
+    if len(canonical_json(doc)) <= MAX_INLINE_CATALOG_BYTES:
+        return {"document": doc}
+    if len(raw) > MAX_UPDATE_BYTES:
+        raise ValueError(f"the signed catalogue is larger than a kiosk accepts ({MAX_UPDATE_BYTES} bytes)")
+    if not base_url:
+        raise ValueError("the catalogue is too large for one command: give --base-url (the central's HTTP "
+                         "address as kiosks reach it) so kiosks download it")
+    if not is_version(catalog.version):
+        raise ValueError("the catalogue's version cannot be sent by URL")
+    sha, size = stage_file(home, "catalogs", raw)
+    return {"url": _join_url(base_url, f"/ota/catalogs/{sha}"), "sha256": sha, "size": size,
+            "version": catalog.version}
+
+
+def update_args(keys: CentralKeys, home: Path, version: str, artifact: Path, *, base_url: str,
+                health_timeout_s: int | None = None) -> dict[str, Any]:
+    """The ``update`` arguments: the artefact staged for download from ``base_url``, its SHA-256 and size,
+    and the release signature by the central's command key (the release key: see ``sync.ota.verify``)."""
+    from sync.ota.verify import sign_release
+
+    if not is_version(version):
+        raise ValueError("--version must be 1-64 letters, digits or ._+- (it names the release folder)")
+    if not artifact.is_file():
+        raise ValueError(f"{artifact} is not a file")
+    _join_url(base_url, "/")  # checked before anything is staged
+    sha, size = stage_file(home, "artifacts", artifact)
+    args: dict[str, Any] = {"version": version, "url": _join_url(base_url, f"/ota/artifacts/{sha}"), "sha256": sha,
+                            "size": size, "signature": sign_release(keys.command_private_raw, version, sha, size)}
+    if health_timeout_s is not None:
+        args["health_timeout_s"] = int(health_timeout_s)
+    return args
 
 
 def fleet_device_ids(store: CentralStore, site: str | None = None) -> list[str]:
@@ -168,5 +290,6 @@ def fleet_device_ids(store: CentralStore, site: str | None = None) -> list[str]:
         return [str(d) for d in s.scalars(stmt)]
 
 
-__all__ = ["ACTION_ALIASES", "PublishError", "SentCommand", "build_command", "fleet_device_ids",
-           "normalise_action", "publish", "send_command", "send_to_devices"]
+__all__ = ["ACTION_ALIASES", "PublishError", "SentCommand", "build_command", "catalog_args", "central_tls",
+           "fleet_device_ids",
+           "normalise_action", "publish", "send_command", "send_to_devices", "stage_file", "update_args"]

@@ -35,6 +35,10 @@ from sync.central.store import CentralStore
 STATES = ("online", "late", "offline")
 # Alarms this module evaluates from the registry (as opposed to those the kiosks raise with events).
 CENTRAL_CODES = frozenset({"offline", "queue_growing", "oldest_pending", "driver_unhealthy", "disk_low"})
+# Alarms the ingest raises about trust and ordering (device signatures, topics, sequence numbers): never
+# cleared by evaluate_alarms. seq_gap clears itself when the gap closes; the others wait for an operator.
+TRUST_CODES = frozenset({"bad_signature", "unsigned", "unknown_device", "topic_mismatch", "id_reused",
+                         "seq_gap", "seq_lost", "seq_reused"})
 # Undelivered outbox rows; attachment chunks are counted with their submission, not one by one.
 _UNDELIVERED = ("pending", "sent")
 
@@ -141,6 +145,7 @@ def _row(d: Device, now: float, th: Thresholds, alarms: list[dict[str, Any]]) ->
         "disk_free": int(disk) if disk is not None else None,
         "version": d.version or str(versions.get("app") or ""),
         "catalog_version": versions.get("catalog"),
+        "release_version": versions.get("release"),
         "maintenance": bool(telemetry.get("maintenance")),
         "refusing": telemetry.get("refusing"),
         "alarms": alarms,
@@ -346,6 +351,47 @@ def _evaluate(store: CentralStore, now: float, th: Thresholds) -> dict[str, list
                 clear(current, "kiosk")
         s.flush()
     return {"raised": raised, "cleared": cleared}
+
+
+def open_alarm(s: Session, device_id: str, code: str, severity: str, detail: str, now: float) -> bool:
+    """Open ``code`` for ``device_id`` inside the caller's transaction unless it is open already (its detail
+    is then brought up to date). True if a new alarm was opened."""
+    current = s.scalar(select(Alarm).where(Alarm.device_id == device_id, Alarm.code == code,
+                                           Alarm.cleared_at.is_(None)).limit(1))
+    if current is not None:
+        current.detail = detail[:256]
+        return False
+    s.add(Alarm(device_id=device_id[:64], code=code, severity=_severity(severity), detail=detail[:256],
+                source="central", raised_at=now))
+    return True
+
+
+def close_alarm(s: Session, device_id: str, code: str, now: float, by: str = "central") -> bool:
+    """Clear the open ``code`` alarm of ``device_id`` inside the caller's transaction; True if one was open."""
+    current = s.scalar(select(Alarm).where(Alarm.device_id == device_id, Alarm.code == code,
+                                           Alarm.cleared_at.is_(None)).limit(1))
+    if current is None:
+        return False
+    current.cleared_at = now
+    current.cleared_by = by
+    return True
+
+
+def raise_alarms(store: CentralStore, alarms: Iterable[tuple[str, str, str, str]], now: float | None = None) -> int:
+    """Open each ``(device_id, code, severity, detail)`` not already open, in one transaction; how many
+    were opened. Two workers racing on one alarm: the loser's insert fails the unique index and is retried."""
+    items = list(alarms)
+    if not items:
+        return 0
+    now = time.time() if now is None else now
+    for attempt in range(2):
+        try:
+            with _sessions(store).begin() as s:
+                return sum(open_alarm(s, d, c, sev, det, now) for d, c, sev, det in items)
+        except IntegrityError:
+            if attempt:
+                raise
+    return 0
 
 
 def clear_alarm(store: CentralStore, alarm_id: int, by: str, now: float | None = None) -> dict[str, Any] | None:

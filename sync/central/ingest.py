@@ -42,13 +42,16 @@ class IngestWorker:
     def __init__(self, broker_url: str, store: CentralStore, keys: CentralKeys, *, worker_id: str = "0",
                  batch_max: int = 500, flush_after_s: float = 0.02, backoff: Backoff | None = None,
                  tls: TlsFiles | None = None, device_keys: DeviceKeys | None = None,
-                 gap_timeout_s: float = sequences.DEFAULT_GAP_TIMEOUT_S, gap_check_s: float = 30.0) -> None:
+                 gap_timeout_s: float = sequences.DEFAULT_GAP_TIMEOUT_S, gap_check_s: float = 30.0,
+                 status_catch_up: bool = True) -> None:
         self.host, self.port = parse_broker_url(broker_url)
         self.store = store
         self.keys = keys
         self.device_keys: DeviceKeys = device_keys or Keyring(store)
         self.gap_timeout_s = gap_timeout_s
         self.gap_check_s = gap_check_s
+        self.status_catch_up = status_catch_up  # re-send a site's application statuses to a kiosk back online
+        self.catch_up_commands = 0
         self.resend_requests = 0
         self._next_gap_check = 0.0
         self._alarms: dict[tuple[str, str], tuple[str, str]] = {}  # (device, code) -> (severity, detail)
@@ -218,6 +221,23 @@ class IngestWorker:
             client.publish(topics.down(device_id, "ack"), Ack((), (), tuple(missing)).to_bytes(), qos=1)
             self.resend_requests += 1
 
+    def _catch_up(self, client: mqtt.Client, device_id: str, site: str, last_seen: float) -> None:
+        """A kiosk back online gets the application statuses of its site it may have missed (its session is
+        clean, so pushes made while it was away never reached it). Its status arrived after it subscribed to
+        ``down/cmd`` on that connection, so these reach it. A failure here never stops ingest."""
+        from sync.central.status_push import catch_up
+
+        try:
+            payloads = catch_up(self.store, self.keys, site, last_seen)
+        except (SQLAlchemyError, ValueError) as exc:
+            log.error("could not prepare the status catch-up of %s: %s", device_id, type(exc).__name__)
+            return
+        for payload in payloads:
+            client.publish(topics.down(device_id, "cmd"), payload, qos=1)
+        if payloads:
+            self.catch_up_commands += len(payloads)
+            log.info("sent %s %d status catch-up command(s) on reconnect", device_id, len(payloads))
+
     def _store(self, batch: list[Incoming]) -> Acks:
         """Commit a batch. A batch that fails goes again item by item: an item that the database
         refuses for its content (a poison message) is refused to its kiosk; anything else (the database
@@ -247,10 +267,7 @@ class IngestWorker:
                 continue
             except SQLAlchemyError:
                 continue
-            for device, ids in part.items():
-                acks.setdefault(device, []).extend(ids)
-            for device, rejected in part.rejected.items():
-                acks.rejected[device].extend(rejected)
+            acks.merge(part)
         return acks
 
     def _flush(self, client: mqtt.Client) -> None:
@@ -263,3 +280,6 @@ class IngestWorker:
         for device_id in set(acks) | set(refused):
             ack = Ack(tuple(dict.fromkeys(acks.get(device_id, ()))), tuple(refused.get(device_id, ())))
             client.publish(topics.down(device_id, "ack"), ack.to_bytes(), qos=1)
+        if self.status_catch_up:
+            for device_id, (site, last_seen) in acks.reconnected.items():
+                self._catch_up(client, device_id, site, last_seen)

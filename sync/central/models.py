@@ -23,6 +23,7 @@ class Submission(Base):
     fields_json: Mapped[str] = mapped_column(Text)  # the opened payload's fields (personal data)
     attachments_expected: Mapped[int] = mapped_column(Integer, default=0)
     complete: Mapped[bool] = mapped_column(Boolean, default=True)  # every attachment chunk stored
+    digest: Mapped[str | None] = mapped_column(String(64), nullable=True)  # of the signed content (c0006)
 
 
 class AttachmentChunk(Base):
@@ -66,6 +67,7 @@ class Event(Base):
     received_at: Mapped[float] = mapped_column(Float, index=True)
     meta_json: Mapped[str] = mapped_column(Text)
     private_json: Mapped[str | None] = mapped_column(Text, nullable=True)  # opened sealed part, if any
+    digest: Mapped[str | None] = mapped_column(String(64), nullable=True)  # of the signed content (c0006)
 
 
 class Device(Base):
@@ -115,3 +117,71 @@ class DeviceKey(Base):
     public_key: Mapped[str] = mapped_column(String(64))  # base64 Ed25519
     enrolled_at: Mapped[float] = mapped_column(Float)
     token_id: Mapped[str] = mapped_column(String(64))
+
+
+class ApplicationStatus(Base):
+    """The back office's status of one application, pushed down to the kiosks of its site (revision c0007).
+
+    ``lookup_tag`` is HMAC-SHA256(site lookup key, normalised ID number) ("" without an ID number): the
+    kiosks list a resident's applications by it without ever holding the number."""
+
+    __tablename__ = "application_status"
+
+    submission_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    receipt_no: Mapped[str] = mapped_column(String(32), index=True)
+    service_code: Mapped[str] = mapped_column(String(64))
+    device_id: Mapped[str] = mapped_column(String(64))
+    site: Mapped[str] = mapped_column(String(128), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    updated_at: Mapped[float] = mapped_column(Float, index=True)
+    updated_by: Mapped[str] = mapped_column(String(64))  # an operator, or "cli" for the back office
+    lookup_tag: Mapped[str] = mapped_column(String(64))
+    pushed_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    command_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    push_error: Mapped[str | None] = mapped_column(String(200), nullable=True)
+
+
+class DeviceCertificate(Base):
+    """A client certificate the fleet CA signed for a kiosk (issue 9): what the CRL is made of."""
+
+    __tablename__ = "device_certificates"
+
+    serial: Mapped[str] = mapped_column(String(40), primary_key=True)  # hex
+    device_id: Mapped[str] = mapped_column(String(64), index=True)
+    not_before: Mapped[float] = mapped_column(Float)
+    not_after: Mapped[float] = mapped_column(Float)
+    issued_at: Mapped[float] = mapped_column(Float)
+    public_key_sha256: Mapped[str] = mapped_column(String(64))  # of the SPKI: a repeated request gets the same cert
+    token_id: Mapped[str | None] = mapped_column(String(64), nullable=True)  # set for the enrolment certificate
+    cert_pem: Mapped[str] = mapped_column(Text)
+    revoked_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class DeviceRevocation(Base):
+    """A kiosk an operator cut off: the central refuses its messages and signs nothing more for it."""
+
+    __tablename__ = "device_revocations"
+
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    revoked_at: Mapped[float] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(String(200), default="")
+
+
+class DeviceSequence(Base):
+    """Which of a kiosk's sequence numbers the central has accounted for (issue 9, revision c0006).
+
+    Everything up to ``contiguous`` is accounted for (stored, refused, or reported acked/gone by the kiosk);
+    ``ranges_json`` lists the ``[lo, hi]`` ranges seen beyond it. A gap that outlives the timeout raises
+    the ``seq_gap`` alarm and a resend request (``resend_at``); it clears when the gap closes."""
+
+    __tablename__ = "device_sequences"
+
+    device_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    contiguous: Mapped[int] = mapped_column(BigInteger, default=0)
+    ranges_json: Mapped[str] = mapped_column(Text, default="[]")
+    gap_since: Mapped[float | None] = mapped_column(Float, nullable=True, index=True)
+    resend_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    alarmed: Mapped[bool] = mapped_column(Boolean, default=False)
+    lost: Mapped[int] = mapped_column(BigInteger, default=0)  # numbers the kiosk reported gone
+    reused: Mapped[int] = mapped_column(BigInteger, default=0)  # new ids arriving with accounted numbers
+    updated_at: Mapped[float] = mapped_column(Float, default=0.0)

@@ -37,6 +37,7 @@ from sync.central.fleet_models import AuditEntry
 from sync.central.keys import CentralKeys
 from sync.central.models import ApplicationStatus, Device, Submission
 from sync.central.store import CentralStore
+from sync.mqtt import TlsFiles
 from sync.protocol.commands import (
     APP_STATUS,
     MAX_APP_STATUS_ENTRIES,
@@ -100,7 +101,7 @@ def _entry(row: ApplicationStatus) -> dict[str, Any]:
 
 
 def set_status(store: CentralStore, keys: CentralKeys, receipt_no: str, status: str, *, actor: str,
-               broker_url: str | None, now: float | None = None) -> StatusResult:
+               broker_url: str | None, now: float | None = None, tls: TlsFiles | None = None) -> StatusResult:
     """Store (and audit) the status of the application with ``receipt_no``, then push it to its site.
 
     Raises :class:`StatusError` for an unknown receipt or status, or a kiosk without a site; a failed
@@ -131,7 +132,7 @@ def set_status(store: CentralStore, keys: CentralKeys, receipt_no: str, status: 
                          detail=json.dumps({"status": code, "site": site, "submission_id": sub.id})))
         entry, result = _entry(row), StatusResult(receipt, code, site, now, bool(row.lookup_tag))
     if broker_url is not None:
-        command_id, devices, error = _push(store, keys, broker_url, site, [entry])
+        command_id, devices, error = _push(store, keys, broker_url, site, [entry], tls)
         result.command_id, result.devices, result.push_error = command_id, devices, error
         _mark_pushed(store, [entry["receipt_no"]], command_id if devices else None, error)
     log.info("application %s set to %s by %s (site has %d kiosk(s) reached)", receipt, code, actor,
@@ -140,13 +141,13 @@ def set_status(store: CentralStore, keys: CentralKeys, receipt_no: str, status: 
 
 
 def _push(store: CentralStore, keys: CentralKeys, broker_url: str, site: str,
-          entries: list[dict[str, Any]]) -> tuple[str | None, list[str], str | None]:
+          entries: list[dict[str, Any]], tls: TlsFiles | None = None) -> tuple[str | None, list[str], str | None]:
     devices = fleet_device_ids(store, site)
     if not devices:
         return None, [], "no kiosk of this site is registered"
     command, payload = build_command(keys, APP_STATUS, {"entries": entries}, target_site(site), ttl_s=PUSH_TTL_S)
     try:
-        reached = publish(broker_url, devices, payload)
+        reached = publish(broker_url, devices, payload, tls=tls)
     except PublishError as exc:
         log.warning("app_status for site not pushed: %s", exc)
         return command.id, [], str(exc)[:200]
@@ -162,7 +163,7 @@ def _mark_pushed(store: CentralStore, receipts: Sequence[str], command_id: str |
 
 
 def resend_site(store: CentralStore, keys: CentralKeys, broker_url: str, site: str,
-                since: float = 0.0) -> dict[str, Any]:
+                since: float = 0.0, *, tls: TlsFiles | None = None) -> dict[str, Any]:
     """Push every status of ``site`` updated after ``since`` again, in commands of up to 200 entries."""
     with store.session() as s:
         rows = s.scalars(select(ApplicationStatus).where(ApplicationStatus.site == site,
@@ -174,7 +175,7 @@ def resend_site(store: CentralStore, keys: CentralKeys, broker_url: str, site: s
     errors: list[str] = []
     for i in range(0, len(entries), MAX_APP_STATUS_ENTRIES):
         batch = entries[i:i + MAX_APP_STATUS_ENTRIES]
-        command_id, reached, error = _push(store, keys, broker_url, site, batch)
+        command_id, reached, error = _push(store, keys, broker_url, site, batch, tls)
         _mark_pushed(store, [e["receipt_no"] for e in batch], command_id if reached else None, error)
         if command_id and reached:
             commands.append(command_id)
@@ -183,6 +184,34 @@ def resend_site(store: CentralStore, keys: CentralKeys, broker_url: str, site: s
             errors.append(error)
     return {"site": site, "entries": len(entries), "commands": commands, "devices": sorted(devices),
             "errors": errors}
+
+
+CATCH_UP_MARGIN_S = 3600.0  # statuses set this long before the kiosk was last heard from are sent too
+CATCH_UP_MAX_AGE_S = 90 * 86400.0  # what a kiosk keeps (sync.daemon.app_status): nothing older is sent
+
+
+def catch_up(store: CentralStore, keys: CentralKeys, site: str, last_seen: float,
+             now: float | None = None) -> list[bytes]:
+    """The signed ``app_status`` commands a kiosk of ``site`` that has just come back online may have missed.
+
+    Kiosks connect with a clean session, so pushes made while one was offline never reached it. The ingest
+    worker calls this when a kiosk's status goes online with a new connection counter and publishes the
+    result on that kiosk's ``down/cmd`` only (each command targets the site, as a normal push does). The
+    window: statuses updated since ``CATCH_UP_MARGIN_S`` before the central last heard from the kiosk
+    (``last_seen``), or the last 90 days for a kiosk never heard from; in commands of up to 200 entries."""
+    if not site:
+        return []
+    now = time.time() if now is None else now
+    since = now - CATCH_UP_MAX_AGE_S if last_seen <= 0 else max(now - CATCH_UP_MAX_AGE_S,
+                                                                   last_seen - CATCH_UP_MARGIN_S)
+    with store.session() as s:
+        rows = s.scalars(select(ApplicationStatus).where(ApplicationStatus.site == site,
+                                                         ApplicationStatus.updated_at >= since)
+                         .order_by(ApplicationStatus.updated_at)).all()
+        entries = [_entry(r) for r in rows]
+    return [build_command(keys, APP_STATUS, {"entries": entries[i:i + MAX_APP_STATUS_ENTRIES]}, target_site(site),
+                          ttl_s=PUSH_TTL_S, now=now)[1]
+            for i in range(0, len(entries), MAX_APP_STATUS_ENTRIES)]
 
 
 def list_statuses(store: CentralStore, limit: int = 500) -> dict[str, dict[str, Any]]:
@@ -194,5 +223,5 @@ def list_statuses(store: CentralStore, limit: int = 500) -> dict[str, dict[str, 
                                   "site": r.site, "tagged": bool(r.lookup_tag)} for r in rows}
 
 
-__all__ = ["StatusError", "StatusResult", "list_statuses", "resend_site", "set_status", "site_lookup_key",
+__all__ = ["StatusError", "StatusResult", "catch_up", "list_statuses", "resend_site", "set_status", "site_lookup_key",
            "submission_tag"]

@@ -39,11 +39,21 @@ def _retryable(exc: OperationalError) -> bool:
     return code in ("40P01", "40001") or "database is locked" in str(exc.orig)
 
 class Acks(dict[str, list[str]]):
-    """Ids to acknowledge per device; ``rejected`` holds (id, reason) the central refused per device."""
+    """Ids to acknowledge per device; ``rejected`` holds (id, reason) the central refused per device;
+    ``reconnected`` the kiosks whose status went online with a new connection in this batch, with their site
+    and when the central last heard from them before (for the status catch-up, ``status_push.catch_up``)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.rejected: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        self.reconnected: dict[str, tuple[str, float]] = {}
+
+    def merge(self, part: Acks) -> None:
+        for device, ids in part.items():
+            self.setdefault(device, []).extend(ids)
+        for device, rejected in part.rejected.items():
+            self.rejected[device].extend(rejected)
+        self.reconnected.update(part.reconnected)
 
 
 class CentralStore:
@@ -60,17 +70,20 @@ class CentralStore:
 
     # -- ingest ----------------------------------------------------------------------------------------
 
-    def apply(self, items: Sequence[Incoming]) -> Acks:
-        """Store a batch; return the ids to ack per device (after this returns, they are committed)."""
+    def apply(self, items: Sequence[Incoming], *, seen: bool = True) -> Acks:
+        """Store a batch; return the ids to ack per device (after this returns, they are committed).
+
+        ``seen=False`` leaves the devices' ``last_seen`` alone: an imported export (``sync.central.importer``)
+        is not a sign of life."""
         if not items:
             return Acks()
         for attempt in range(RETRIES):
             try:
                 try:
-                    return self._apply(items)
+                    return self._apply(items, seen)
                 except IntegrityError:
                     # Another worker stored one of these between our check and our commit: one by one.
-                    return self._one_by_one(items)
+                    return self._one_by_one(items, seen)
             except OperationalError as exc:
                 # Deadlock / serialisation failure (PostgreSQL) or a lock held past the busy timeout
                 # (SQLite): nothing was committed, so the whole batch can run again.
@@ -80,20 +93,17 @@ class CentralStore:
                 threading.Event().wait(random.uniform(0.01, 0.05) * (attempt + 1))  # noqa: S311 - jitter
         raise AssertionError("unreachable")
 
-    def _one_by_one(self, items: Sequence[Incoming]) -> Acks:
+    def _one_by_one(self, items: Sequence[Incoming], seen: bool = True) -> Acks:
         acks = Acks()
         for item in items:
             try:
-                part = self._apply([item])
+                part = self._apply([item], seen)
             except IntegrityError:
-                part = self._apply([item])  # now it is a known duplicate
-            for device, ids in part.items():
-                acks.setdefault(device, []).extend(ids)
-            for device, rejected in part.rejected.items():
-                acks.rejected[device].extend(rejected)
+                part = self._apply([item], seen)  # now it is a known duplicate
+            acks.merge(part)
         return acks
 
-    def _apply(self, items: Sequence[Incoming]) -> Acks:
+    def _apply(self, items: Sequence[Incoming], seen: bool = True) -> Acks:
         from sync.central import sequences  # here: sequences -> fleet -> store
 
         acks = Acks()
@@ -157,7 +167,7 @@ class CentralStore:
                 elif kind == "telemetry":
                     self._telemetry(s, item, now)
                 elif kind == "status":
-                    self._status(s, item, now)
+                    self._status(s, item, now, acks)
             s.add_all(new_plain.values())
             # last_seen once per device, in a fixed order so two workers never lock devices crosswise.
             for device_id in sorted({i.device_id for i in items}):
@@ -169,7 +179,9 @@ class CentralStore:
                     if item.device_id == device_id and item.envelope \
                             and item.envelope.meta.get("type") == "resend_result":
                         sequences.apply_resend_result(s, device_id, item.envelope.meta, now)
-                self._device(s, device_id).last_seen = now
+                device = self._device(s, device_id)
+                if seen:
+                    device.last_seen = now
         return acks
 
     @staticmethod
@@ -293,7 +305,7 @@ class CentralStore:
         device = self._device(s, env.device_id)
         device.telemetry_json = data
 
-    def _status(self, s: Session, item: Incoming, now: float) -> None:
+    def _status(self, s: Session, item: Incoming, now: float, acks: Acks) -> None:
         st = item.status
         device = self._device(s, item.device_id)
         conn = int(st.get("conn", 0))
@@ -302,11 +314,15 @@ class CentralStore:
             log.info("ignored a stale %s status from %s (connection %d < %d)", st["state"], item.device_id,
                      conn, device.conn)
             return
+        new_connection = st["state"] == "online" and conn > device.conn
+        previously_seen = device.last_seen
         device.conn = conn
         device.status = str(st["state"])
         device.status_at = now
         device.site = str(st.get("site", device.site))[:128]
         device.version = str(st.get("version", device.version))[:32]
+        if new_connection:
+            acks.reconnected[item.device_id] = (device.site, previously_seen)
 
     @staticmethod
     def _device(s: Session, device_id: str) -> Device:

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 from typing import Any
 
 from sync.cli_common import stop_on_signals
 from sync.daemon.commands import CommandExecutor
 from sync.daemon.service import SyncDaemon
+from sync.daemon.watchdog import LoopWatchdog
 from sync.device import DeviceConfig, DeviceConfigError, resolve_home
 from sync.kiosk_config import load_config
 from sync.logconfig import setup_logging
 from sync.outbox.store import open_outbox
+
+EXIT_RESTART = 75  # a new release was switched to (or rolled back): systemd's Restart= starts it
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,16 +40,28 @@ def main(argv: list[str] | None = None) -> int:
         if daemon is not None and "heartbeat_interval_s" in new:
             daemon.heartbeat_interval_s = float(new["heartbeat_interval_s"])
 
-    executor = CommandExecutor(outbox, device, home, on_config=apply_settings)
+    restart = threading.Event()
+
+    def request_restart() -> None:
+        restart.set()
+        if daemon is not None:
+            daemon.request_stop()
+
+    executor = CommandExecutor(outbox, device, home, on_config=apply_settings, on_restart=request_restart)
     daemon = SyncDaemon(outbox, device, window=args.window,
                         heartbeat_interval_s=float(settings.get("heartbeat_interval_s", 30.0)),
                         command_handler=executor.handle)
+    executor.resume_updates()  # confirm or roll back a release switched to before this start
+    watchdog = LoopWatchdog.from_env()  # systemd Type=notify + WatchdogSec; a no-op elsewhere
+    daemon.loop_hook = watchdog.tick
     stop_on_signals(daemon)
     try:
         daemon.run()
     finally:
+        watchdog.stopping()
+        executor.ota.stop()
         outbox.close()
-    return 0
+    return EXIT_RESTART if restart.is_set() else 0
 
 
 if __name__ == "__main__":

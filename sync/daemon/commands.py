@@ -14,12 +14,16 @@ cannot fill the outbox; beyond that they are only logged.
 Actions: ``maintenance`` (outbox states ``maintenance`` / ``maintenance_message`` that the UI reads),
 ``config`` (whitelisted keys written atomically to ``{home}/config.json``, 0600; the new version
 echoed as state ``config_version``), ``diagnostics`` (queue counts, oldest pending, disk free, driver
-health, versions in the result event).
+health, versions in the result event), ``catalog_update`` (a signed catalogue verified and installed
+by ``kiosk.catalog.update`` into ``{home}/catalog.json``; state ``catalog_version``; fetched on a
+background thread when the command carries a URL), ``update`` (a signed software release:
+``sync.ota.manager``, reported when it is confirmed healthy or rolled back, after a restart).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import platform
 import threading
@@ -32,6 +36,9 @@ from typing import Any
 from sync.daemon.service import APP_VERSION
 from sync.device import DeviceConfig
 from sync.kiosk_config import apply_updates
+from sync.ota.download import DownloadError, fetch_bytes
+from sync.ota.manager import OtaManager
+from sync.ota.switch import Releases, ota_root
 from sync.outbox.store import Outbox
 from sync.protocol import commands as proto
 from sync.protocol.commands import Command, CommandRefused
@@ -66,7 +73,9 @@ class CommandExecutor:
     def __init__(self, outbox: Outbox, device: DeviceConfig, home: Path, *,
                  clock: Callable[[], float] = time.time,
                  on_config: Callable[[dict[str, Any]], None] | None = None,
-                 refusal_reports_per_minute: int = REFUSAL_REPORTS_PER_MINUTE) -> None:
+                 refusal_reports_per_minute: int = REFUSAL_REPORTS_PER_MINUTE,
+                 ota_root_dir: Path | None = None, on_restart: Callable[[], None] | None = None,
+                 ota_options: dict[str, Any] | None = None) -> None:
         self.outbox = outbox
         self.device = device
         self.home = home
@@ -75,6 +84,25 @@ class CommandExecutor:
         self._lock = threading.Lock()
         self._limiter = _Limiter(refusal_reports_per_minute)
         self.suppressed_reports = 0
+        self._background: threading.Thread | None = None  # a catalogue being fetched
+        # Software updates: releases under the OTA root ($KIOSK_OTA_ROOT, /opt/street-kiosk), verified
+        # with the central's command key (the release key is the command key: see sync.ota.verify).
+        self.ota = OtaManager(Releases(ota_root(ota_root_dir)), outbox, report=self._report,
+                              restart=on_restart or _no_restart, release_public_key=device.command_public_key,
+                              clock=clock, **(ota_options or {}))
+
+    def resume_updates(self) -> None:
+        """At start-up: confirm (or roll back) a release switched to before the restart; report leftovers."""
+        try:
+            self.ota.resume()
+        except Exception:
+            log.exception("resuming the software update failed")
+
+    def join_background(self, timeout: float | None = None) -> None:
+        """Wait for a catalogue fetch or an update running in the background (tests, shutdown)."""
+        if self._background is not None:
+            self._background.join(timeout)
+        self.ota.join(timeout)
 
     # -- entry point -------------------------------------------------------------------------------
 
@@ -107,6 +135,9 @@ class CommandExecutor:
             return
         try:
             extra = self._execute(command)
+            if extra is None:
+                log.info("command %s (%s): its result is reported on its own", command.id, command.action)
+                return
         except CommandRefused as exc:
             log.warning("refused command %s (%s): %s", command.id, exc.code, exc.message)
             self._report(command.id, command.action, False, exc.code, exc.message)
@@ -129,13 +160,22 @@ class CommandExecutor:
 
     # -- actions -----------------------------------------------------------------------------------
 
-    def _execute(self, command: Command) -> dict[str, Any]:
+    def _execute(self, command: Command) -> dict[str, Any] | None:
+        """The result's facts, or None when the action reports later itself (from a background thread)."""
         if command.action == "maintenance":
             return self._maintenance(command)
         if command.action == "config":
             return self._config(command)
         if command.action == "diagnostics":
             return self._diagnostics()
+        if command.action == "catalog_update":
+            return self._catalog_update(command)
+        if command.action == "update":
+            self.ota.start_update(command.id, command.args)
+            return None
+        if command.action == proto.APP_STATUS:  # statuses for the residents' lookup (sync/daemon/app_status.py)
+            from sync.daemon import app_status
+            return app_status.execute(self.outbox, command.args)
         raise CommandRefused(proto.UNKNOWN_ACTION, "this kiosk does not know that action", command.id)
 
     def _maintenance(self, command: Command) -> dict[str, Any]:
@@ -169,11 +209,82 @@ class CommandExecutor:
             "drivers": [{"driver": d["driver"], "state": d["state"], "last_error": d["last_error"],
                          "last_success": d["last_success"]} for d in drivers[:MAX_DRIVERS_REPORTED]],
             "versions": {"app": APP_VERSION, "catalog": states.get("catalog_version"),
-                         "config": states.get("config_version"), "python": platform.python_version()},
+                         "config": states.get("config_version"), "release": states.get("release_version"),
+                         "python": platform.python_version()},
             "connected": states.get("connected") == "1",
             "maintenance": states.get("maintenance") == "1",
             "refused_reports_suppressed": self.suppressed_reports,
         }
+
+
+    # -- catalogue -------------------------------------------------------------------------------------
+
+    def _catalog_update(self, command: Command) -> dict[str, Any] | None:
+        args = command.args
+        if "document" in args:
+            try:
+                return self._install_catalog(proto.canonical_json(args["document"]))
+            except CommandRefused as exc:
+                log.warning("refused the catalogue of command %s: %s", command.id, exc.message)
+                self._report(command.id, command.action, False, exc.code, exc.message,
+                             {"catalog_version": self._catalog_version()})
+                return None
+        if self._background is not None and self._background.is_alive():
+            raise CommandRefused(proto.BUSY, "another catalogue is being fetched", command.id)
+        self._background = threading.Thread(target=self._fetch_catalog, args=(command,), name="catalog-fetch",
+                                            daemon=True)
+        self._background.start()
+        return None
+
+    def _fetch_catalog(self, command: Command) -> None:
+        args = command.args
+        try:
+            data = fetch_bytes(str(args["url"]), max_bytes=int(args["size"]))
+            if len(data) != int(args["size"]) or hashlib.sha256(data).hexdigest() != args["sha256"]:
+                raise CommandRefused(proto.REFUSED, "the catalogue's size or SHA-256 does not match the command")
+            extra = self._install_catalog(data)
+        except DownloadError as exc:
+            self._report(command.id, command.action, False, "failed", f"catalogue not fetched: {exc}",
+                         {"catalog_version": self._catalog_version()})
+        except CommandRefused as exc:
+            log.warning("refused catalogue of command %s: %s", command.id, exc.message)
+            self._report(command.id, command.action, False, exc.code, exc.message,
+                         {"catalog_version": self._catalog_version()})
+        except Exception:
+            log.exception("catalogue update failed")
+            self._report(command.id, command.action, False, "internal_error", "the kiosk failed installing it")
+        else:
+            self._report(command.id, command.action, True, "ok", extra.pop("detail"), extra)
+
+    def _catalog_version(self) -> str | None:
+        from kiosk.catalog.update import installed_catalog
+
+        try:
+            return installed_catalog(self.home, self.device.command_public_key).catalog.version
+        except Exception:
+            return None
+
+    def _install_catalog(self, data: bytes) -> dict[str, Any]:
+        """Verify (signature by the central's key, schema, newer version) and install atomically; the old
+        catalogue stays on any refusal. The UI loads the installed file between sessions."""
+        from kiosk.catalog.model import CatalogError
+        from kiosk.catalog.update import install_update, installed_catalog
+
+        key = self.device.command_public_key
+        if key is None:
+            raise CommandRefused(proto.NO_COMMAND_KEY, "this kiosk has no key to verify a catalogue")
+        previous = installed_catalog(self.home, key).catalog.version
+        try:
+            catalog = install_update(self.home, data, key)
+        except CatalogError as exc:
+            raise CommandRefused(proto.REFUSED, f"catalogue refused: {exc}; {previous} stays") from None
+        self.outbox.set_states({"catalog_version": catalog.version})
+        return {"detail": f"catalogue {catalog.version} installed", "catalog_version": catalog.version,
+                "previous_catalog_version": previous}
+
+
+def _no_restart() -> None:
+    log.warning("a restart was requested but this process has no way to restart; restart kiosk-syncd")
 
 
 def build_executor(outbox: Outbox, device: DeviceConfig, home: Path, **kwargs: Any) -> CommandExecutor:

@@ -18,11 +18,12 @@ from typing import Any
 import paho.mqtt.client as mqtt
 
 from sync.daemon.backoff import Backoff
+from sync.daemon.renewal import CertRenewal
 from sync.device import DeviceConfig
 from sync.mqtt import new_client
 from sync.outbox.store import Outbox, Outgoing
 from sync.protocol import topics
-from sync.protocol.envelope import Ack, EnvelopeError
+from sync.protocol.envelope import Ack, Envelope, EnvelopeError
 
 log = logging.getLogger("kiosk.syncd")
 
@@ -31,6 +32,10 @@ MARKS_INTERVAL_S = 0.02  # delivery marks are written at most this often, in one
 MARKS_BATCH = 200
 PREFETCH = 200
 READ_AHEAD_PACKETS = 100
+RESEND_MIN_INTERVAL_S = 5.0  # resend requests closer together than this are ignored (the central asks again)
+_SIGNED_TAIL = b',"sig":"'  # Envelope.to_bytes puts a signature last: ...,"sig":"<88 base64>"}
+RETRY_STATE = "retry_requested"  # set by the service screen's "retry now"; cleared here when acted on
+RETRY_CHECK_S = 0.5
 
 
 class SyncDaemon:
@@ -50,6 +55,7 @@ class SyncDaemon:
         self._thread: threading.Thread | None = None
         self.heartbeat_interval_s = heartbeat_interval_s
         self.command_handler = command_handler
+        self.renewal = CertRenewal.for_device(outbox.path.parent, device)  # TLS fleets: certificate renewal
         self._inflight: dict[int, str] = {}  # paho mid -> outbox message id
         self._inflight_telemetry: dict[int, int] = {}  # paho mid -> telemetry queue row
         self._started = time.time()
@@ -63,6 +69,8 @@ class SyncDaemon:
         self._conn_counter = 0
         self.connect_attempts = 0
         self._central_epoch: str | None = None
+        self.loop_hook: Callable[[], None] | None = None  # called on every turn of the loop (systemd watchdog)
+        self._last_resend = 0.0
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -87,10 +95,20 @@ class SyncDaemon:
         next_heartbeat = 0.0
         next_poll = 0.0
         next_marks = 0.0
+        next_retry_check = 0.0
         client: mqtt.Client | None = None
         try:
             while not self._stop.is_set():
+                if self.loop_hook is not None:
+                    self.loop_hook()
                 now = time.monotonic()
+                if now >= next_retry_check:  # the technician's "retry now" (service mode)
+                    next_retry_check = now + RETRY_CHECK_S
+                    if self._take_retry_request():
+                        self.backoff.reset()
+                        next_attempt = next_poll = 0.0
+                        if self.connected.is_set():
+                            self.outbox.requeue_sent(RETRY_CHECK_S * 10)  # unacked for 5 s: send again
                 if client is None and now >= next_attempt:
                     client = self._connect(host, port)
                     if client is None:
@@ -138,7 +156,11 @@ class SyncDaemon:
         # The connection counter orders this kiosk's online/offline statuses at the central. Seeded from
         # the clock so it keeps rising even when the outbox is new (quarantined, disk replaced).
         self._conn_counter = self.outbox.next_counter("conn", floor=int(time.time() * 1000))
-        client = new_client(f"kiosk-{self.device.device_id}")
+        try:
+            client = new_client(f"kiosk-{self.device.device_id}", self.renewal.files if self.renewal else None)
+        except OSError as exc:  # TLS files missing or unreadable: not enrolled over TLS yet
+            log.warning("cannot load the TLS client identity: %s", type(exc).__name__)
+            return None
         client.max_inflight_messages_set(self.window)
         client.will_set(topics.up(self.device.device_id, "status"),
                         self._status_payload("offline"), qos=1, retain=True)
@@ -173,6 +195,8 @@ class SyncDaemon:
         client.subscribe(topics.down(self.device.device_id, "ack"), qos=1)
         client.subscribe(topics.down(self.device.device_id, "cmd"), qos=1)
         client.subscribe(topics.CENTRAL_STATUS, qos=1)
+        if self.renewal is not None:
+            self.renewal.on_connect(client)
         client.publish(topics.up(self.device.device_id, "status"), self._status_payload("online"),
                        qos=1, retain=True)
         self.outbox.set_states({"connected": "1", "connected_since": str(time.time()),
@@ -221,7 +245,7 @@ class SyncDaemon:
         sent: list[str] = []
         while self._queue and len(sent) < room:
             msg = self._queue[0]
-            info = client.publish(topics.up(self.device.device_id, msg.kind), msg.body, qos=1)
+            info = client.publish(topics.up(self.device.device_id, msg.kind), self._signed(msg.body), qos=1)
             if info.rc != mqtt.MQTT_ERR_SUCCESS:
                 log.info("publish not accepted by the client: %s", info.rc)
                 break
@@ -236,13 +260,26 @@ class SyncDaemon:
             for row_id, body in self.outbox.telemetry_batch(room + len(busy)):
                 if row_id in busy or room <= 0:
                     continue
-                info = client.publish(topics.up(self.device.device_id, "telemetry"), body, qos=1)
+                info = client.publish(topics.up(self.device.device_id, "telemetry"), self._signed(body), qos=1)
                 if info.rc != mqtt.MQTT_ERR_SUCCESS:
                     break
                 self._inflight_telemetry[info.mid] = row_id
                 room -= 1
                 published += 1
         return published
+
+    def _signed(self, body: bytes) -> bytes:
+        """A row queued before the kiosk had its device key is signed now (the central refuses unsigned
+        messages); rows queued since carry their signature already and pass through untouched."""
+        if body[-98:-90] == _SIGNED_TAIL:
+            return body
+        signer = self.outbox.key_file.signer()
+        if signer is None:
+            return body
+        try:
+            return signer.sign(Envelope.from_bytes(body)).to_bytes()
+        except (EnvelopeError, ValueError):
+            return body
 
     def _on_publish(self, _client: mqtt.Client, _userdata: Any, mid: int, reason_code: Any,
                     _properties: Any) -> None:
@@ -266,6 +303,8 @@ class SyncDaemon:
     # -- receiving -----------------------------------------------------------------------------------
 
     def _on_message(self, _client: mqtt.Client, _userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if self.renewal is not None and self.renewal.handle(message.topic, bytes(message.payload)):
+            return
         if message.topic == topics.CENTRAL_STATUS:
             self._on_central_status(bytes(message.payload), bool(message.retain))
             return
@@ -286,11 +325,28 @@ class SyncDaemon:
             for message_id, reason in ack.rejected:
                 log.warning("central refused a message: %s", reason)
                 self.outbox.mark_rejected(message_id, reason)
+            if ack.resend:
+                self._answer_resend(ack.resend)
         elif topic.kind == "cmd":
             if self.command_handler is None:
                 log.warning("a command arrived but this kiosk has no command verifier")
                 return
             self.command_handler(bytes(message.payload))
+
+    def _answer_resend(self, ranges: tuple[tuple[int, int], ...]) -> None:
+        """The central is missing these sequence numbers (see Outbox.answer_resend). Harmless if forged: it
+        can only make the kiosk send again what the central dedupes."""
+        now = time.monotonic()
+        if now - self._last_resend < RESEND_MIN_INTERVAL_S:
+            log.info("ignored a resend request arriving %.1f s after the last one", now - self._last_resend)
+            return
+        self._last_resend = now
+        self._flush_marks()
+        answer = self.outbox.answer_resend(self.device, ranges)
+        self._queue.clear()  # rows put back to pending are read again in order
+        log.info("central asked for %d missing message(s): %d sent again, %d already acked, %d gone",
+                 sum(hi - lo + 1 for lo, hi in ranges), sum(hi - lo + 1 for lo, hi in answer["resent"]),
+                 sum(hi - lo + 1 for lo, hi in answer["acked"]), sum(hi - lo + 1 for lo, hi in answer["gone"]))
 
     def _flush_marks(self) -> None:
         """Published rows become ``sent`` and acknowledged rows ``acked`` in one transaction. A mark lost
@@ -333,10 +389,12 @@ class SyncDaemon:
             "last_delivery": float(last) if last else None,
             "disk_free": self.outbox.disk_free(),
             "drivers": self.outbox.driver_health(),
-            "versions": {"app": APP_VERSION, "catalog": states.get("catalog_version")},
+            "versions": {"app": APP_VERSION, "catalog": states.get("catalog_version"),
+                         "release": states.get("release_version") or None},  # sync.ota: the `current` link
             "uptime_s": round(time.time() - self._started, 1),
             "refusing": refusal.code if refusal else None,
             "maintenance": states.get("maintenance") == "1",
+            "heartbeat_interval_s": self.heartbeat_interval_s,  # the central's late/offline schedule uses it
         }
 
     def _heartbeat(self) -> None:
@@ -355,7 +413,16 @@ class SyncDaemon:
             log.info("%d messages acknowledged by the central", self.acked_total - self._acked_reported)
             self._acked_reported = self.acked_total
 
+    def _take_retry_request(self) -> bool:
+        if not self.outbox.states().get(RETRY_STATE):
+            return False
+        self.outbox.set_states({RETRY_STATE: ""})
+        log.info("retry requested by the technician")
+        return True
+
     def _housekeeping(self) -> None:
+        if self.renewal is not None and self._client is not None and self.connected.is_set():
+            self.renewal.tick(self._client)
         self._report_acks()
         self.outbox.set_states({"daemon_seen": str(time.time()),
                                 "connected": "1" if self.connected.is_set() else "0"})

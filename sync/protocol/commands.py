@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 import math
 import re
 import time
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +32,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from sync.protocol.ids import new_message_id
+from sync.protocol.ids import is_receipt_number, new_message_id
 from sync.protocol.topics import TopicError, check_device_id
 
 VERSION = 1
@@ -40,7 +43,17 @@ MAX_SKEW_S = 300.0
 MAX_MESSAGE_CHARS = 200
 MAX_SITE_CHARS = 128
 
-ACTIONS = ("maintenance", "config", "diagnostics")
+ACTIONS: tuple[str, ...] = ("maintenance", "config", "diagnostics", "catalog_update", "update")
+ACTIONS = (*ACTIONS, "app_status")  # application statuses for the residents' lookup (see app_status below)
+
+# ``catalog_update`` and ``update`` fetch what they install from an address the central gives.
+MAX_URL_CHARS = 512
+MAX_ARTIFACT_BYTES = 2 * 1024**3
+MAX_CATALOG_URL_BYTES = 4 * 1024 * 1024  # kiosk.catalog.update.MAX_UPDATE_BYTES
+HEALTH_TIMEOUT_S = (10, 3600)
+_VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._+-]{0,63}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_URL = re.compile(r"^https?://[!-~]+$")
 
 # Reason codes (``CommandRefused.code`` and the ``reason`` of a refused command's result event).
 MALFORMED = "malformed"
@@ -53,8 +66,13 @@ UNKNOWN_ACTION = "unknown_action"
 BAD_ARGS = "bad_args"
 REPLAYED = "replayed"
 NO_COMMAND_KEY = "no_command_key"
+# Outcomes of catalogue and software updates (a verified command whose content the kiosk would not install,
+# or a release that did not come up healthy and was undone).
+REFUSED = "refused"
+ROLLED_BACK = "rolled_back"
+BUSY = "busy"
 REASONS = (MALFORMED, BAD_SIGNATURE, UNSIGNED, EXPIRED, NOT_YET_VALID, WRONG_TARGET, UNKNOWN_ACTION, BAD_ARGS,
-           REPLAYED, NO_COMMAND_KEY)
+           REPLAYED, NO_COMMAND_KEY, REFUSED, ROLLED_BACK, BUSY)
 
 _CMD_FIELDS = frozenset({"id", "action", "args", "target", "issued_at", "expires_at"})
 _WIRE_FIELDS = frozenset({"v", "cmd", "sig"})
@@ -128,6 +146,8 @@ def validate_args(action: str, args: Any) -> dict[str, Any]:
         raise CommandRefused(UNKNOWN_ACTION, "this kiosk does not know that action")
     if not isinstance(args, dict):
         raise CommandRefused(BAD_ARGS, "args must be an object")
+    if action == APP_STATUS:
+        return validate_app_status(args)
     if action == "maintenance":
         if set(args) - {"on", "message"} or not isinstance(args.get("on"), bool):
             raise CommandRefused(BAD_ARGS, "maintenance takes on (true/false) and an optional message")
@@ -149,10 +169,80 @@ def validate_args(action: str, args: Any) -> dict[str, Any]:
         if bad:
             raise CommandRefused(BAD_ARGS, f"invalid value for {', '.join(bad)}; nothing applied")
         return {"set": dict(values)}
+    if action == "catalog_update":
+        return _catalog_args(args)
+    if action == "update":
+        return _update_args(args)
     # diagnostics
     if args:
         raise CommandRefused(BAD_ARGS, "diagnostics takes no arguments")
     return {}
+
+
+def is_version(value: Any) -> bool:
+    """A release or catalogue version: 1-64 of letters, digits and ``._+-``, not starting with a dot
+    (so it is a safe folder name: no ``/``, no ``..`` alone)."""
+    return isinstance(value, str) and bool(_VERSION.match(value))
+
+
+def _is_url(value: Any) -> bool:
+    return isinstance(value, str) and len(value) <= MAX_URL_CHARS and bool(_URL.match(value))
+
+
+def _is_sha256(value: Any) -> bool:
+    return isinstance(value, str) and bool(_SHA256.match(value))
+
+
+def _is_size(value: Any, hi: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= hi
+
+
+def _catalog_args(args: dict[str, Any]) -> dict[str, Any]:
+    """``{"document": {"catalog": {...}, "sig": str}}`` (the signed catalogue itself) or
+    ``{"url", "sha256", "size", "version"}`` where it is too large for one command. The catalogue's own
+    checks (signature, schema, newer version) are the kiosk's (``kiosk.catalog.update``)."""
+    if set(args) == {"document"}:
+        doc = args["document"]
+        if not isinstance(doc, dict) or set(doc) != {"catalog", "sig"} or not isinstance(doc["catalog"], dict) \
+                or not isinstance(doc["sig"], str):
+            raise CommandRefused(BAD_ARGS, "catalog_update document must be a signed catalogue {catalog, sig}")
+        return {"document": doc}
+    if set(args) == {"url", "sha256", "size", "version"}:
+        if not (_is_url(args["url"]) and _is_sha256(args["sha256"])
+                and _is_size(args["size"], MAX_CATALOG_URL_BYTES) and is_version(args["version"])):
+            raise CommandRefused(BAD_ARGS, "catalog_update takes an http(s) url, a hex sha256, a size of at most "
+                                           f"{MAX_CATALOG_URL_BYTES} bytes and a version")
+        return dict(args)
+    raise CommandRefused(BAD_ARGS, "catalog_update takes a document, or url, sha256, size and version")
+
+
+def _update_args(args: dict[str, Any]) -> dict[str, Any]:
+    """``{"version", "url", "sha256", "size", "signature", "health_timeout_s"?}``; ``signature`` is the
+    release key's Ed25519 signature (base64) over the release statement (``sync.ota.verify``)."""
+    required = {"version", "url", "sha256", "size", "signature"}
+    if not required <= set(args) or set(args) - required - {"health_timeout_s"}:
+        raise CommandRefused(BAD_ARGS, "update takes version, url, sha256, size, signature and an optional "
+                                       "health_timeout_s")
+    if not is_version(args["version"]):
+        raise CommandRefused(BAD_ARGS, "update version must be 1-64 letters, digits or ._+-")
+    if not _is_url(args["url"]):
+        raise CommandRefused(BAD_ARGS, f"update url must be http(s) and at most {MAX_URL_CHARS} characters")
+    if not _is_sha256(args["sha256"]) or not _is_size(args["size"], MAX_ARTIFACT_BYTES):
+        raise CommandRefused(BAD_ARGS, "update needs the artefact's lower-case hex sha256 and its size")
+    sig = args["signature"]
+    try:
+        if not isinstance(sig, str) or len(base64.b64decode(sig, validate=True)) != 64:
+            raise ValueError("length")
+    except (ValueError, binascii.Error):
+        raise CommandRefused(BAD_ARGS, "update signature must be a base64 Ed25519 signature") from None
+    out = {k: args[k] for k in sorted(required)}
+    if "health_timeout_s" in args:
+        lo, hi = HEALTH_TIMEOUT_S
+        value = args["health_timeout_s"]
+        if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+            raise CommandRefused(BAD_ARGS, f"update health_timeout_s must be {lo}-{hi} seconds")
+        out["health_timeout_s"] = value
+    return out
 
 
 # -- targets -----------------------------------------------------------------------------------------
@@ -352,6 +442,76 @@ def verify_command(public_raw: bytes | None, payload: bytes, *, device_id: str, 
                    expires_at=expires_at)
 
 
+# -- app_status: application statuses pushed down for the residents' "my applications" lookup --------
+#
+# args: {"entries": [{"receipt_no", "service_code", "status", "updated_at", "lookup_tag"}, ...]}
+# ``lookup_tag`` is HMAC-SHA256(site lookup key, normalised ID number) in lowercase hex, or "" when the
+# application carries no ID number. Never the ID number or the name: the broker sees only tags, and a tag
+# cannot be tested against guessed ID numbers without the site's key (which stays at the central and in
+# the kiosks' secrets folders).
+
+APP_STATUS = "app_status"
+APP_STATUSES = ("received", "accepted", "processing", "supplement", "completed", "returned", "ready")
+# The back office's own words for them (kiosk-central status RECEIPT 办理中 works too).
+APP_STATUS_WORDS = {"已接收": "received", "受理": "accepted", "已受理": "accepted", "办理中": "processing",
+                    "补正": "supplement", "待补正": "supplement", "办结": "completed", "已办结": "completed",
+                    "退回": "returned", "已退回": "returned", "待领取": "ready", "可领取": "ready"}
+MAX_APP_STATUS_ENTRIES = 200
+_TAG = re.compile(r"^[0-9a-f]{64}$")
+_ID_NUMBER = re.compile(r"^[0-9]{17}[0-9X]$")
+_ENTRY_FIELDS = frozenset({"receipt_no", "service_code", "status", "updated_at", "lookup_tag"})
+
+
+def app_status_code(text: str) -> str:
+    """An application status as an operator or the back office writes it (code or Chinese word)."""
+    value = text.strip()
+    code = APP_STATUS_WORDS.get(value, value.lower())
+    if code not in APP_STATUSES:
+        raise ValueError(f"status must be one of {', '.join(APP_STATUSES)} (or 受理, 办理中, 已办结, 退回, ...)")
+    return code
+
+
+def normalise_id_number(id_number: str) -> str:
+    """The form every lookup tag is computed over: no spaces, full-width digits folded, upper-case X."""
+    value = unicodedata.normalize("NFKC", id_number).replace(" ", "").strip().upper()
+    if not _ID_NUMBER.match(value):
+        raise ValueError("not an 18-character resident ID number")
+    return value
+
+
+def lookup_tag(site_key: bytes, id_number: str) -> str:
+    """HMAC-SHA256(site lookup key, normalised ID number), lowercase hex (raises ValueError on a bad number)."""
+    if len(site_key) < 32:
+        raise ValueError("the site lookup key must be 32 bytes")
+    return hmac.new(site_key, normalise_id_number(id_number).encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def validate_app_status(args: dict[str, Any]) -> dict[str, Any]:
+    entries = args.get("entries")
+    if set(args) != {"entries"} or not isinstance(entries, list) or not 0 < len(entries) <= MAX_APP_STATUS_ENTRIES:
+        raise CommandRefused(BAD_ARGS, f"app_status takes entries: a list of 1-{MAX_APP_STATUS_ENTRIES}")
+    out = []
+    for e in entries:
+        if not isinstance(e, dict) or set(e) != _ENTRY_FIELDS:
+            raise CommandRefused(BAD_ARGS, "each app_status entry has exactly receipt_no, service_code, status, "
+                                           "updated_at, lookup_tag; nothing applied")
+        receipt, code, status, tag = e["receipt_no"], e["service_code"], e["status"], e["lookup_tag"]
+        try:
+            updated = _number(e["updated_at"])
+        except TypeError:
+            updated = -1.0
+        if (not isinstance(receipt, str) or not is_receipt_number(receipt)
+                or not isinstance(code, str) or not 0 < len(code) <= 64 or not _printable(code)
+                or status not in APP_STATUSES or updated <= 0
+                or not isinstance(tag, str) or not (tag == "" or _TAG.match(tag))):
+            raise CommandRefused(BAD_ARGS, "an app_status entry is invalid; nothing applied")
+        out.append({"receipt_no": receipt, "service_code": code, "status": status, "updated_at": updated,
+                    "lookup_tag": tag})
+    return {"entries": out}
+
+
 __all__ = ["ACTIONS", "CONFIG_KEYS", "MAX_PAYLOAD_BYTES", "REASONS", "Command", "CommandRefused", "ConfigKey",
-           "canonical_json", "new_command", "peek_command_id", "sign_command", "target_all", "target_device",
-           "target_site", "targets", "validate_args", "verify_command"]
+           "canonical_json", "is_version", "new_command", "peek_command_id", "sign_command", "target_all",
+           "target_device", "target_site", "targets", "validate_args", "verify_command"]
+__all__ += ["APP_STATUS", "APP_STATUSES", "app_status_code", "lookup_tag", "normalise_id_number",
+            "validate_app_status"]

@@ -29,8 +29,9 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 from starlette.middleware.sessions import SessionMiddleware
 
-from sync.central import fleet
+from sync.central import fleet, status_push
 from sync.central.fleet import DEFAULT_THRESHOLDS, Thresholds
+from sync.central.keys import CentralKeys, KeysError
 from sync.central.store import CentralStore
 from sync.central.web import auth, queries
 from sync.central.web.charts import line_chart
@@ -43,6 +44,9 @@ from sync.central.web.commands_bridge import (
     default_sender,
 )
 from sync.central.web.i18n import ACTION_KEYS, LANGS, norm_lang, table, translate
+from sync.central.web.ota import ota_router
+from sync.central.web.revoke import RevokeFailed, is_revoked, revoke_kiosk
+from sync.protocol.commands import APP_STATUSES
 
 log = logging.getLogger("kiosk.central.web")
 
@@ -158,9 +162,11 @@ class _LoginThrottle:
 
 def create_app(store: CentralStore, keys_home: Path | str, broker_url: str, *, session_secret: str,
                thresholds: Thresholds = DEFAULT_THRESHOLDS, clock: Callable[[], float] = time.time,
-               sse_poll_s: float = 1.0, sender: Sender | None = None, https_only: bool = False) -> FastAPI:
+               sse_poll_s: float = 1.0, sender: Sender | None = None, https_only: bool = False,
+               crl_copy: Path | None = None) -> FastAPI:
     """The dashboard for ``store``. Commands are signed with the keys in ``keys_home`` and published to
-    ``broker_url`` (through ``sync.central.commands`` unless ``sender`` is given)."""
+    ``broker_url`` (through ``sync.central.commands`` unless ``sender`` is given). A revocation also writes
+    the CRL to ``crl_copy`` (the file the broker reads), if given."""
     if not session_secret or len(session_secret) < 16:
         raise ValueError("session_secret must be at least 16 characters")
     keys_home = Path(keys_home)
@@ -352,7 +358,31 @@ def create_app(store: CentralStore, keys_home: Path | str, broker_url: str, *, s
                 [(p["at"], None if p["oldest_pending_s"] is None else p["oldest_pending_s"] / 60) for p in series],
                 translate(lang, "chart.oldest"), "oldest")))
         return render(request, "device.html", user, charts=charts, actions=ACTIONS,
+                      revoked=is_revoked(store, device_id),
                       alarms=fleet.alarms_list(store, open_only=False, limit=20, device_id=device_id), **data)
+
+    @app.post("/devices/{device_id}/revoke", response_class=HTMLResponse)
+    def device_revoke(request: Request, device_id: str, reason: str = Form(""), confirmed: str = Form(""),
+                      user: auth.Principal = admin) -> Response:
+        """Cut a kiosk off (a stolen or decommissioned machine): asks first, then revokes and audits."""
+        if fleet.device_detail(store, device_id, clock(), thresholds) is None:
+            raise NotFound()
+        lang = lang_of(request)
+        reason = " ".join(reason.split())[:200]
+        if confirmed != "1":
+            return render(request, "confirm_revoke.html", user, device_id=device_id, reason=reason)
+        try:
+            done = revoke_kiosk(store, keys_home, broker_url, device_id, reason=reason, crl_copy=crl_copy)
+        except RevokeFailed as exc:
+            auth.audit(store, user.username, "revoke_failed", device_id, {"error": str(exc)[:200]})
+            request.session["flash"] = {"kind": "error", "text": translate(lang, "revoke.failed", why=str(exc))}
+        else:
+            auth.audit(store, user.username, "revoke", device_id,
+                       {"reason": reason, "certificates": done.certificates, "dropped": done.dropped})
+            log.warning("operator %s revoked %s", user.username, device_id)
+            request.session["flash"] = {"kind": "ok", "text": translate(lang, "revoke.done", device=device_id,
+                                                                        n=done.certificates)}
+        return RedirectResponse(f"/devices/{quote(device_id)}", status_code=303)
 
     @app.post("/devices/{device_id}/command", response_class=HTMLResponse)
     def device_command(request: Request, device_id: str, action: str = Form(...),
@@ -413,7 +443,38 @@ def create_app(store: CentralStore, keys_home: Path | str, broker_url: str, *, s
 
     @app.get("/submissions", response_class=HTMLResponse)
     def submissions_page(request: Request, user: auth.Principal = viewer) -> HTMLResponse:
-        return render(request, "submissions.html", user, submissions=store.list_masked(200))
+        return render(request, "submissions.html", user, submissions=store.list_masked(200),
+                      statuses=status_push.list_statuses(store), status_codes=APP_STATUSES)
+
+    def set_app_status(user: auth.Principal, receipt_no: str, status: str) -> dict[str, Any]:
+        """Store, audit (in ``set_status``) and push an application's status; a dict for page and API."""
+        try:
+            keys = CentralKeys.load(keys_home)
+            result = status_push.set_status(store, keys, receipt_no, status, actor=user.username,
+                                            broker_url=broker_url)
+        except (KeysError, ValueError) as exc:  # StatusError is a ValueError
+            return {"ok": False, "error": str(exc)}
+        return {"ok": True, **result.to_json()}
+
+    @app.post("/submissions/{submission_id}/status")
+    def submission_status(request: Request, submission_id: str, status: str = Form(""),
+                          user: auth.Principal = operator) -> Response:
+        lang = lang_of(request)
+        receipt = queries.receipt_of(store, submission_id)
+        if receipt is None:
+            raise NotFound()
+        r = set_app_status(user, receipt, status)
+        if not r["ok"]:
+            flash = {"kind": "error", "text": translate(lang, "app_status.failed", why=r["error"])}
+        elif r["push_error"]:
+            flash = {"kind": "error", "text": translate(lang, "app_status.not_pushed", receipt=receipt,
+                                                        why=r["push_error"])}
+        else:
+            flash = {"kind": "ok", "text": translate(lang, "app_status.saved", receipt=receipt,
+                                                     status=translate(lang, f"app_status.{r['status']}"),
+                                                     n=len(r["devices"]))}
+        request.session["flash"] = flash
+        return RedirectResponse("/submissions", status_code=303)
 
     @app.post("/submissions/{submission_id}/full", response_class=HTMLResponse)
     def submission_full(request: Request, submission_id: str, user: auth.Principal = admin) -> HTMLResponse:
@@ -510,6 +571,19 @@ def create_app(store: CentralStore, keys_home: Path | str, broker_url: str, *, s
     def api_submissions(limit: int = 200, user: auth.Principal = viewer) -> list[dict[str, Any]]:
         return store.list_masked(max(1, min(limit, 1000)))
 
+    @app.post("/api/applications/{receipt_no}/status")
+    async def api_app_status(request: Request, receipt_no: str, user: auth.Principal = operator) -> JSONResponse:
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or not isinstance(body.get("status"), str):
+            return JSONResponse({"error": f"status must be one of {', '.join(APP_STATUSES)}"}, status_code=400)
+        r = await asyncio.to_thread(set_app_status, user, receipt_no, body["status"])
+        if not r["ok"]:
+            return JSONResponse({"error": r["error"]}, status_code=400)
+        return JSONResponse(r, status_code=200 if r["pushed"] else 202)
+
     @app.get("/api/ratings")
     def api_ratings(user: auth.Principal = viewer) -> dict[str, Any]:
         return queries.ratings_summary(store)
@@ -529,4 +603,5 @@ def create_app(store: CentralStore, keys_home: Path | str, broker_url: str, *, s
         status = 202 if result.get("command_id") else (503 if result.get("unavailable") else 502)
         return JSONResponse(result, status_code=status)
 
+    app.include_router(ota_router(keys_home))  # kiosks fetch staged releases and catalogues (no login)
     return app

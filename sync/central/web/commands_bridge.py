@@ -69,7 +69,14 @@ def default_sender(keys_home: Path, broker_url: str) -> Sender:
                                   "params": params, "args": params, "keys": keys, "central_keys": keys,
                                   "keys_home": keys_home, "home": keys_home, "broker_url": broker_url,
                                   "broker": broker_url}
-        kwargs = {name: values[name] for name in inspect.signature(func).parameters if name in values}
+        wanted = inspect.signature(func).parameters
+        tls_for = getattr(module, "central_tls", None)
+        if "tls" in wanted and callable(tls_for):  # an mqtts:// broker: the central's fleet identity
+            try:
+                values["tls"] = tls_for(broker_url, keys_home)
+            except (ValueError, OSError) as exc:
+                raise CommandUnavailable(f"the central's TLS identity: {exc}") from exc
+        kwargs = {name: values[name] for name in wanted if name in values}
         try:
             result = func(**kwargs)
         except CommandUnavailable:

@@ -115,6 +115,31 @@ _TEXT: dict[str, tuple[str, str]] = {
     "alarm.disk_low": ("磁盘空间不足", "disk low"),
     "alarm.submissions_refused": ("暂停受理", "submissions refused"),
     "alarm.db_quarantined": ("数据库已隔离", "database quarantined"),
+    # application statuses pushed down to the kiosks (sync.central.status_push)
+    "col.app_status": ("办理状态", "Status"),
+    "app_status.set": ("设置", "Set"),
+    "app_status.none": ("未设置", "not set"),
+    "app_status.saved": ("办件 {receipt} 状态已设为“{status}”，已推送到 {n} 台终端",
+                         "{receipt} set to “{status}”, pushed to {n} kiosk(s)"),
+    "app_status.not_pushed": ("办件 {receipt} 状态已保存，但未能推送：{why}", "{receipt} saved but not pushed: {why}"),
+    "app_status.failed": ("未能设置状态：{why}", "Status not set: {why}"),
+    "app_status.received": ("已接收", "received"),
+    "app_status.accepted": ("已受理", "accepted"),
+    "app_status.processing": ("办理中", "in progress"),
+    "app_status.supplement": ("待补正", "needs materials"),
+    "app_status.completed": ("已办结", "completed"),
+    "app_status.returned": ("已退回", "returned"),
+    "app_status.ready": ("待领取", "ready to collect"),
+    "revoke.title": ("吊销设备", "Revoke kiosk"),
+    "revoke.button": ("吊销证书并断开", "Revoke and disconnect"),
+    "revoke.reason": ("原因（不含个人信息）", "Reason (no personal data)"),
+    "revoke.question": ("确定吊销设备 {device} 吗？其证书作废、连接断开，中心不再接收它的任何消息；恢复须重新开通。",
+                        "Revoke {device}? Its certificates are void, its connection is cut and the central "
+                        "accepts nothing more from it; only re-enrolment brings it back."),
+    "revoke.yes": ("确认吊销", "Revoke"),
+    "revoke.done": ("设备 {device} 已吊销（{n} 张证书）", "{device} revoked ({n} certificate(s))"),
+    "revoke.failed": ("吊销失败：{why}", "Revocation failed: {why}"),
+    "revoke.revoked": ("已吊销", "revoked"),
 }
 
 RATING_LEVELS = ("非常满意", "满意", "基本满意", "不满意", "非常不满意")

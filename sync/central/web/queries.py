@@ -124,3 +124,10 @@ def enrolment_tokens(store: CentralStore) -> list[dict[str, Any]] | None:
     except Exception:  # a module still being written must not take the page down
         return None
     return [dict(r) for r in rows] if isinstance(rows, list) else None
+
+
+def receipt_of(store: CentralStore, submission_id: str) -> str | None:
+    """The receipt number of one stored submission (for the status form of the submissions page)."""
+    with store.session() as s:
+        row = s.get(Submission, submission_id)
+        return row.receipt_no if row is not None else None
