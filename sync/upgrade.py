@@ -15,6 +15,11 @@ to the head revision. Around Alembic's upgrade:
 SQLite runs DDL inside the transaction, so most failures roll back by themselves; the copy covers the rest
 (a migration that commits part way, a process killed between steps, a file left in a state Alembic did not
 write). PostgreSQL gets the refusal of a newer schema; its backups are the operator's (pg_dump).
+
+:func:`guarded_downgrade` is the way back, for an OTA rollback (``sync.ota.schema``): the *newer* release's
+scripts take its database back to the older release's head, in one transaction, after the same kind of copy,
+and refuse (rolling everything back) if the outbox would end with fewer rows than it had: a rollback must not
+lose what residents submitted under the release being left.
 """
 
 from __future__ import annotations
@@ -47,6 +52,10 @@ class SchemaTooNew(SchemaError):
 
 class MigrationFailed(SchemaError):
     pass
+
+
+class DowngradeFailed(SchemaError):
+    """The database could not be taken back to the older revision; it is as it was before the attempt."""
 
 
 def script_directory(migrations: Path) -> ScriptDirectory:
@@ -110,6 +119,79 @@ def guarded_upgrade(engine: Engine, migrations: Path, migrate: Callable[[Connect
     if backup is not None and db_file is not None:
         _prune(db_file, keep=KEEP_BACKUPS)
     return backup
+
+
+def guarded_downgrade(engine: Engine, migrations: Path, target: str, keep_table: str = "outbox") -> Path | None:
+    """Take the database down to revision ``target`` with the scripts in ``migrations`` (Alembic downgrade).
+
+    One transaction; a SQLite copy is taken first (``{db}.bak-{from revision}``). ``keep_table`` must hold as
+    many rows afterwards as before (a downgrade may drop columns or tables, never queued submissions), else
+    nothing is changed. Returns the copy (None when the database already was at or below ``target``).
+    Raises :class:`DowngradeFailed` with what happened; the database is then as it was.
+    """
+    from alembic import command  # here: sync.upgrade is imported by every process, downgrades are rare
+
+    scripts = script_directory(migrations)
+    try:
+        scripts.get_revision(target)
+    except Exception as exc:  # alembic raises several kinds for a name it does not know
+        raise DowngradeFailed(f"revision {target!r} is not among these migration scripts "
+                              f"({type(exc).__name__})") from None
+    known = {rev.revision for rev in scripts.walk_revisions()}
+    db_file = sqlite_file(engine)
+    backup: Path | None = None
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations))
+    try:
+        with engine.begin() as conn:
+            current = database_revisions(conn)
+            if current == {target} or not current:
+                return None
+            unknown = sorted(current - known)
+            if unknown:
+                raise DowngradeFailed(f"the database has revision {', '.join(unknown)}, which these scripts do not "
+                                      "know: they cannot take it back")
+            below = {r.revision for r in scripts.iterate_revisions(tuple(sorted(current)), "base")}
+            if target != "base" and target not in below:
+                return None  # already older than the target: nothing to take back
+            before = _row_count(conn, keep_table)
+            if db_file is not None:
+                backup = _backup(db_file, "-".join(sorted(current)))
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, target)
+            after = _row_count(conn, keep_table)
+            if after != before:
+                raise DowngradeFailed(f"the downgrade to {target} would leave {after} rows in {keep_table} of "
+                                      f"{before}; nothing was changed")
+            log.info("database downgraded from %s to %s with %d %s rows kept", ", ".join(sorted(current)), target,
+                     after or 0, keep_table)
+    except DowngradeFailed:
+        _restore_after(engine, backup, db_file)
+        raise
+    except Exception as exc:
+        _restore_after(engine, backup, db_file)
+        raise DowngradeFailed(f"the downgrade to {target} failed ({type(exc).__name__}: {exc}); the database is "
+                              "as it was") from exc
+    return backup
+
+
+def _row_count(conn: Connection, table: str) -> int | None:
+    """Rows in ``table``, None when it does not exist."""
+    exists = conn.exec_driver_sql("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+                                  (table,)).scalar() if conn.dialect.name == "sqlite" else 1
+    if not exists:
+        return None
+    if not table.isidentifier():
+        raise ValueError("not a table name")
+    return int(conn.exec_driver_sql(f'SELECT count(*) FROM "{table}"').scalar() or 0)  # noqa: S608 (checked name)
+
+
+def _restore_after(engine: Engine, backup: Path | None, db_file: Path | None) -> None:
+    """The transaction rolled back already; the copy covers a script that committed part way."""
+    if backup is None or db_file is None:
+        return
+    engine.dispose()
+    _restore(backup, db_file)
 
 
 def _has_tables(conn: Connection) -> bool:

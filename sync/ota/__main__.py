@@ -1,8 +1,16 @@
-"""``python -m sync.ota guard|status [--root DIR]``: the OTA guard and a look at the releases.
+"""``python -m sync.ota guard|status [--root DIR]``: the OTA guard and a look at the releases;
+``python -m sync.ota schema upgrade|downgrade --db FILE [--to REV] [--migrations DIR] [--json]``: this
+release's outbox schema tool.
 
 ``guard`` rolls back a release that was switched to but missed its health deadline (it may not even
 start, so the check cannot live in it): run it from a systemd timer with the *previous* release's
 interpreter or bundle. ``status`` prints the releases, ``current`` and the update state as JSON.
+
+``schema`` is what a rollback runs with the *newer* release's code (``sync.ota.schema``): ``downgrade``
+takes the outbox back to ``--to`` keeping every row; ``upgrade`` brings it to this code's head (what the
+release does when it starts). Both go through ``sync.upgrade`` (copy first, one transaction). ``--migrations``
+defaults to this code's outbox scripts. Exit 0 done, 2 bad input, 3 the schema could not be changed;
+``--json`` prints ``{"ok", "revision", "error"}``.
 """
 
 from __future__ import annotations
@@ -10,26 +18,82 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import asdict
+from pathlib import Path
 
 from sync.ota.manager import guard_check
-from sync.ota.switch import Releases, ota_root
+from sync.ota.switch import HELD, Releases, ota_root
+
+EXIT_BAD_INPUT = 2
+EXIT_SCHEMA = 3
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sync.ota", description="Software releases on this kiosk.")
-    parser.add_argument("action", choices=("guard", "status"))
-    parser.add_argument("--root", help="OTA root (default $KIOSK_OTA_ROOT or /opt/street-kiosk)")
+    sub = parser.add_subparsers(dest="action", required=True)
+    for name in ("guard", "status"):
+        p = sub.add_parser(name)
+        p.add_argument("--root", help="OTA root (default $KIOSK_OTA_ROOT or /opt/street-kiosk)")
+    schema = sub.add_parser("schema", help="change the outbox schema with this release's migration scripts")
+    schema.add_argument("direction", choices=("upgrade", "downgrade"))
+    schema.add_argument("--db", required=True, help="the outbox database file")
+    schema.add_argument("--to", help="the revision to go down to (downgrade)")
+    schema.add_argument("--migrations", help="migration scripts folder (default: this code's outbox scripts)")
+    schema.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    if args.action == "schema":
+        return _schema(args)
     releases = Releases(ota_root(args.root))
     if args.action == "guard":
         back_to = guard_check(releases)
-        print(f"rolled back to {back_to}" if back_to else "nothing to roll back")
+        state = releases.load_state()
+        if back_to:
+            print(f"rolled back to {back_to}")
+        elif state is not None and state.phase == HELD and not state.reported:
+            print(f"rollback held: {state.detail}")
+        else:
+            print("nothing to roll back")
         return 0
     state = releases.load_state()
     print(json.dumps({"root": str(releases.root), "current": releases.current_version(),
                       "installed": releases.installed(), "update": asdict(state) if state else None},
                      ensure_ascii=False, indent=1))
     return 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from sync.ota.schema import database_revision
+    from sync.outbox.store import MIGRATIONS
+    from sync.sqlite import sqlite_engine, upgrade
+    from sync.upgrade import SchemaError, guarded_downgrade
+
+    db = Path(args.db)
+    migrations = Path(args.migrations) if args.migrations else MIGRATIONS
+
+    def done(code: int, error: str | None) -> int:
+        if args.json:
+            print(json.dumps({"ok": code == 0, "revision": database_revision(db), "error": error},
+                             ensure_ascii=False))
+        elif error:
+            print(f"python -m sync.ota schema: {error}")
+        return code
+
+    if not db.is_file():
+        return done(EXIT_BAD_INPUT, f"{db} is not a database file")
+    if not (migrations / "env.py").is_file():
+        return done(EXIT_BAD_INPUT, f"{migrations} is not a migration scripts folder")
+    if args.direction == "downgrade" and not args.to:
+        return done(EXIT_BAD_INPUT, "downgrade needs --to REVISION")
+    engine = sqlite_engine(db)
+    try:
+        if args.direction == "upgrade":
+            upgrade(engine, migrations)
+        else:
+            guarded_downgrade(engine, migrations, args.to)
+    except SchemaError as exc:
+        return done(EXIT_SCHEMA, str(exc))
+    finally:
+        engine.dispose()
+    return done(0, None)
 
 
 if __name__ == "__main__":

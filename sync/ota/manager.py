@@ -16,8 +16,14 @@ broker and the release's health script passes, before the deadline: phase ``heal
 start is rolled back by :func:`guard_check` (``python -m sync.ota guard``, run from a timer) and its
 result reported by the old version's :meth:`~OtaManager.resume`.
 
+Both rollbacks first take the outbox back to the old release's schema with the new release's own scripts
+(:mod:`sync.ota.schema`; the old head is recorded in the state when the update starts), keeping every row.
+If that cannot be done without loss the rollback is *held*: phase ``held``, the new release keeps running,
+reason ``rollback_held``. The result's ``schema`` says what happened to the database
+(``"downgraded 0005->0004"``, ``"unchanged 0004"``, ``"restored ..."``, ``"not downgraded ..."``).
+
 Every outcome is one ``command_result`` event: reason ``ok``, ``refused`` (with the ``stage`` that
-refused), ``busy`` or ``rolled_back``, with ``from_version``, ``to_version`` and ``running_version``.
+refused), ``busy``, ``rolled_back`` or ``rollback_held``, with ``from_version``, ``to_version`` and ``running_version``.
 """
 
 from __future__ import annotations
@@ -32,9 +38,10 @@ from typing import Any
 from sync.ota.download import DownloadError, download
 from sync.ota.health import has_mark, run_health_script, write_mark
 from sync.ota.install import InstallError, unpack_release
-from sync.ota.switch import HEALTHY, ROLLED_BACK, SWITCHED, Releases, UpdateState
+from sync.ota.schema import RESULT_KEY, STATE_KEY, Outcome, record, take_back
+from sync.ota.switch import HEALTHY, HELD, ROLLED_BACK, SWITCHED, Releases, UpdateState
 from sync.ota.verify import ReleaseRejected, verify_release
-from sync.outbox.store import Outbox
+from sync.outbox.store import MIGRATIONS, Outbox
 from sync.protocol import commands as proto
 
 log = logging.getLogger("kiosk.ota")
@@ -44,6 +51,7 @@ DEFAULT_HEALTH_TIMEOUT_S = 180.0
 SESSION_STALE_S = 1800.0  # a session flag older than this is a UI that died mid-session, not a resident
 SESSION_WAIT_S = 6 * 3600.0  # give up switching (refused, busy) after waiting this long for a quiet moment
 DOWNLOADS = "downloads"
+ROLLBACK_HELD = "rollback_held"  # command_result reason: the new release stays, see sync.ota.schema
 
 # report(command_id, action, ok, reason, detail, extra) -- the executor's result event writer
 Reporter = Callable[[str | None, str | None, bool, str, str, dict[str, Any] | None], None]
@@ -176,6 +184,7 @@ class OtaManager:
         state = UpdateState(command_id=command_id, version=version, previous=current, phase=SWITCHED,
                             deadline=now + timeout, switched_at=now)
         try:
+            state.extra[STATE_KEY] = record(self.outbox.path, MIGRATIONS)  # what a rollback takes the outbox to
             self.releases.save_state(state)
             self.releases.switch_to(version)
         except OSError as exc:
@@ -219,6 +228,12 @@ class OtaManager:
     def _rollback(self, state: UpdateState, why: str) -> None:
         previous = state.previous
         if previous and self.releases.path(previous).is_dir():
+            # This process runs the new release: its scripts are the ones that know the newer schema.
+            outcome = take_back(self.releases.path(state.version), state.extra.get(STATE_KEY), in_process=MIGRATIONS)
+            state.extra[RESULT_KEY] = outcome.text
+            if not outcome.ok:
+                self._hold(state, why, outcome)
+                return
             self.releases.switch_to(previous)
             log.error("release %s rolled back to %s: %s", state.version, previous, why)
         else:
@@ -230,11 +245,25 @@ class OtaManager:
         self._report_final(state)
         self.restart()
 
+    def _hold(self, state: UpdateState, why: str, outcome: Outcome) -> None:
+        """The old release could not open the outbox and restoring the copy would lose rows: stay."""
+        log.error("release %s failed (%s) but is kept: the outbox could not be taken back (%s)", state.version, why,
+                  outcome.text)
+        state.phase, state.reported = HELD, False
+        state.detail = held_detail(state, why)
+        self.releases.save_state(state)
+        self._report_final(state)
+
     def _report_final(self, state: UpdateState) -> None:
         running = self.releases.current_version()
-        facts = {"from_version": state.previous, "to_version": state.version, "running_version": running}
+        facts: dict[str, Any] = {"from_version": state.previous, "to_version": state.version,
+                                 "running_version": running}
+        if state.extra.get(RESULT_KEY):
+            facts["schema"] = state.extra[RESULT_KEY]
         if state.phase == HEALTHY:
             self.report(state.command_id, ACTION, True, "ok", f"running {state.version}: {state.detail}", facts)
+        elif state.phase == HELD:
+            self.report(state.command_id, ACTION, False, ROLLBACK_HELD, state.detail, facts)
         else:
             self.report(state.command_id, ACTION, False, proto.ROLLED_BACK, state.detail, facts)
         state.reported = True
@@ -252,12 +281,29 @@ def guard_check(releases: Releases, now: float | None = None) -> str | None:
         return None
     if not releases.path(state.previous).is_dir():
         return None
+    why = "the new version did not report healthy before its deadline"
+    # Switch first: the new release may be in a restart loop and would migrate the outbox again between a
+    # downgrade and the switch; the old release starting early only exits (schema too new) and is restarted.
     releases.switch_to(state.previous)
-    state.phase, state.reported = ROLLED_BACK, False
-    state.detail = "the new version did not report healthy before its deadline (rolled back by the guard)"
+    outcome = take_back(releases.path(state.version), state.extra.get(STATE_KEY))
+    state.extra[RESULT_KEY] = outcome.text
+    state.reported = False
+    if not outcome.ok:
+        releases.switch_to(state.version)
+        state.phase, state.detail = HELD, held_detail(state, why + " (guard)")
+        releases.save_state(state)
+        log.error("guard: release %s failed but is kept: %s", state.version, outcome.text)
+        return None
+    state.phase, state.detail = ROLLED_BACK, why + " (rolled back by the guard)"
     releases.save_state(state)
-    log.error("guard: release %s rolled back to %s", state.version, state.previous)
+    log.error("guard: release %s rolled back to %s (outbox: %s)", state.version, state.previous, outcome.text)
     return state.previous
 
 
-__all__ = ["ACTION", "DEFAULT_HEALTH_TIMEOUT_S", "OtaManager", "guard_check"]
+def held_detail(state: UpdateState, why: str) -> str:
+    return (f"{why}; rollback to {state.previous} held: the outbox could not be taken back to its schema without "
+            f"losing rows ({state.extra.get(RESULT_KEY)}). {state.version} keeps running and accepting; automatic "
+            "rollback is paused until a fixed release is sent or a technician recovers the machine")
+
+
+__all__ = ["ACTION", "DEFAULT_HEALTH_TIMEOUT_S", "ROLLBACK_HELD", "OtaManager", "guard_check", "held_detail"]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,9 @@ SWITCHED = "switched"  # current points at the new version; waiting for it to re
 HEALTHY = "healthy"
 ROLLED_BACK = "rolled_back"
 REFUSED = "refused"
+# The rollback could not take the outbox back to the old release's schema without losing rows
+# (sync.ota.schema): the new release stays, automatic rollback stops, the result says why.
+HELD = "held"
 
 
 def ota_root(arg: str | os.PathLike[str] | None = None) -> Path:
@@ -92,7 +95,8 @@ class Releases:
     def load_state(self) -> UpdateState | None:
         try:
             data = json.loads(self.state_path.read_text(encoding="utf-8"))
-            return UpdateState(**data)
+            names = {f.name for f in fields(UpdateState)}  # a later release may have added fields
+            return UpdateState(**{k: v for k, v in data.items() if k in names})
         except FileNotFoundError:
             return None
         except (OSError, ValueError, TypeError):
@@ -118,5 +122,5 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
-__all__ = ["CURRENT", "DEFAULT_ROOT", "HEALTHY", "REFUSED", "RELEASES", "ROLLED_BACK", "ROOT_ENV", "STATE_FILE",
+__all__ = ["CURRENT", "DEFAULT_ROOT", "HEALTHY", "HELD", "REFUSED", "RELEASES", "ROLLED_BACK", "ROOT_ENV", "STATE_FILE",
            "SWITCHED", "Releases", "UpdateState", "ota_root"]
