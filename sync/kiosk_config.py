@@ -9,15 +9,14 @@ File: ``{"version": int, "settings": {...}, "command_id": str | null, "source": 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from sync.files import write_private
 from sync.protocol.commands import CONFIG_KEYS
 
 log = logging.getLogger("kiosk.config")
@@ -59,22 +58,7 @@ def read_document(home: Path) -> dict[str, Any]:
 
 def write_document(home: Path, document: dict[str, Any]) -> None:
     """Replace the file atomically (temp file, fsync, rename, fsync of the folder); mode 0600."""
-    path = home / CONFIG_FILE
-    tmp = home / (CONFIG_FILE + ".tmp")
-    data = json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True).encode("utf-8")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(home, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    write_private(home / CONFIG_FILE, json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True))
 
 
 def load_config(home: Path) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from sqlalchemy import inspect, select, text
 
+from sync.files import write_private
 from sync.outbox.models import OutboxMessage, State
 from sync.outbox.store import Outbox
 from sync.protocol.commands import APP_STATUSES, lookup_tag
@@ -109,11 +110,7 @@ def save_lookup_key(home: Path, key: bytes) -> Path:
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(folder, 0o700)
     path = home / LOOKUP_KEY_FILE
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as f:
-        f.write(base64.b64encode(key).decode("ascii"))
-    os.chmod(path, 0o600)
-    return path
+    return write_private(path, base64.b64encode(key))
 
 
 def age_text(seconds: float, lang: str) -> str:

@@ -25,6 +25,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from sync.device import DEVICE_FILE, OUTBOX_FILE, DeviceConfig, DeviceConfigError
+from sync.files import write_private
 from sync.kiosk_config import CONFIG_FILE
 from sync.outbox.models import OutboxMessage, State
 from sync.outbox.store import Outbox
@@ -89,12 +90,6 @@ def not_exported(home: Path, outbox: Outbox) -> int:
     return len(undelivered_ids(outbox) - exported_ids(home))
 
 
-def _fsync_write(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
 
 
 def export_undelivered(home: Path, outbox: Outbox, folder: str | os.PathLike[str],
@@ -118,7 +113,7 @@ def export_undelivered(home: Path, outbox: Outbox, folder: str | os.PathLike[str
         out.mkdir()
         lines = b"".join(r.body + b"\n" for r in rows if r.body is not None)
         digest = hashlib.sha256(lines).hexdigest()
-        _fsync_write(out / "envelopes.jsonl", lines)
+        write_private(out / "envelopes.jsonl", lines)
         kinds: dict[str, int] = {}
         for r in rows:
             kinds[r.kind] = kinds.get(r.kind, 0) + 1
@@ -129,7 +124,7 @@ def export_undelivered(home: Path, outbox: Outbox, folder: str | os.PathLike[str
             "messages": [{"id": r.id, "seq": r.seq, "kind": r.kind, "state": r.state, "created_at": r.created_at,
                           "parent_id": r.parent_id} for r in rows],
         }
-        _fsync_write(out / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8"))
+        write_private(out / "manifest.json", json.dumps(manifest, ensure_ascii=False, indent=1).encode("utf-8"))
         # Verify what reached the stick before the kiosk counts it as exported.
         if hashlib.sha256((out / "envelopes.jsonl").read_bytes()).hexdigest() != digest:
             raise DataError("verify_failed", "导出文件校验失败，请更换 U 盘重试")
@@ -140,7 +135,7 @@ def export_undelivered(home: Path, outbox: Outbox, folder: str | os.PathLike[str
         shutil.rmtree(out, ignore_errors=True)
         raise
     ids = sorted(exported_ids(home) | {r.id for r in rows})
-    _fsync_write(home / EXPORTED_FILE, json.dumps({"ids": ids, "last": out.name}).encode("utf-8"))
+    write_private(home / EXPORTED_FILE, json.dumps({"ids": ids, "last": out.name}).encode("utf-8"))
     log.info("exported %d undelivered messages to removable storage", len(rows))
     return ExportResult(out, len(rows), kinds.get("submission", 0))
 

@@ -19,6 +19,8 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from sync.files import write_private
+
 SECRETS_DIR = "secrets"  # the same folder provisioning keeps the device key in
 PIN_FILE = "service_pin"
 STATE_FILE = "service_pin_state.json"
@@ -58,16 +60,6 @@ def secrets_dir(home: Path) -> Path:
     return path
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Write a 0600 file atomically (temp file, fsync, rename)."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def check_new_pin(pin: str) -> None:

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from sync.daemon.service import SyncDaemon
 from sync.device import DEVICE_FILE, DeviceConfig, DeviceConfigError
+from sync.files import write_private
 from sync.outbox.models import State
 from sync.outbox.status import DAEMON_LIVENESS_S
 from sync.outbox.store import open_outbox
@@ -59,11 +60,6 @@ def undelivered(home: Path) -> int:
         outbox.close()
 
 
-def _write_secret(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.chmod(path, 0o600)
 
 
 def _store_identity(home: Path, body: TokenBody) -> tuple[DeviceConfig, str]:
@@ -71,11 +67,11 @@ def _store_identity(home: Path, body: TokenBody) -> tuple[DeviceConfig, str]:
     secrets_dir.mkdir(mode=0o700, exist_ok=True)
     os.chmod(secrets_dir, 0o700)
     key = Ed25519PrivateKey.generate()
-    _write_secret(secrets_dir / "device_key", key.private_bytes(
+    write_private(secrets_dir / "device_key", key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    _write_secret(secrets_dir / "broker_secret", body.secret.encode())
+    write_private(secrets_dir / "broker_secret", body.secret.encode())
     if body.lookup_key:  # the site's key for the residents' status lookup (kiosk.journey.status)
-        _write_secret(secrets_dir / "lookup_key", body.lookup_key.encode())
+        write_private(secrets_dir / "lookup_key", body.lookup_key.encode())
     public = base64.b64encode(key.public_key().public_bytes(serialization.Encoding.Raw,
                                                             serialization.PublicFormat.Raw)).decode()
     device = DeviceConfig(body.device_id, body.site, body.broker_url, body.seal_key, body.command_key)
@@ -140,7 +136,7 @@ def _enrol_over_tls(home: Path, body: TokenBody, device: DeviceConfig, public_ke
     import paho.mqtt.client as mqtt
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from sync.daemon.renewal import check_issued, identity_pem, tls_files, write_secret
+    from sync.daemon.renewal import check_issued, identity_pem, tls_files
     from sync.mqtt import new_client
     from sync.protocol import enrolment as proto
     from sync.protocol.broker_url import parse_broker_url
@@ -192,9 +188,9 @@ def _enrol_over_tls(home: Path, body: TokenBody, device: DeviceConfig, public_ke
         _roll_back(home)
         return ProvisionResult(False, "bad_certificate", "平台返回的证书无效，请联系平台")
     files = tls_files(home)
-    write_secret(files.ca, reply.ca_pem.encode())
+    write_private(files.ca, reply.ca_pem.encode())
     assert files.cert is not None
-    write_secret(files.cert, identity_pem(key, reply.cert_pem.encode()))
+    write_private(files.cert, identity_pem(key, reply.cert_pem.encode()))
     return ProvisionResult(True, "enrolled", "开通成功：平台已确认本机", device.device_id)
 
 

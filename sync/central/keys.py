@@ -16,6 +16,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from sync.files import write_private
 from sync.protocol.sealing import Opener, SealKeyPair, key_id
 
 KEYS_FILE = "keys.json"
@@ -62,12 +63,7 @@ class CentralKeys:
             raise KeysError(f"{path} exists: the central already has keys (refusing to replace them)")
         data = json.dumps({"seal_private": _b64(self.seal.private_raw), "seal_public": _b64(self.seal.public_raw),
                            "command_private": _b64(self.command_private_raw)}, indent=2)
-        tmp = home / (KEYS_FILE + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(data)
-        os.replace(tmp, path)
-        return path
+        return write_private(path, data)
 
     @classmethod
     def load(cls, home: Path) -> CentralKeys:

@@ -12,7 +12,6 @@ certificate. Nothing in the outbox is touched: queued submissions simply keep fl
 from __future__ import annotations
 
 import logging
-import os
 import time
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from sync.device import FLEET_CA_FILE, SECRETS_DIR, TLS_IDENTITY_FILE, DeviceConfig
+from sync.files import write_private
 from sync.mqtt import TlsFiles
 from sync.protocol import enrolment as proto
 from sync.protocol.broker_url import uses_tls
@@ -42,16 +42,6 @@ def identity_pem(key: ec.EllipticCurvePrivateKey, cert_pem: bytes) -> bytes:
                              serialization.NoEncryption()) + cert_pem
 
 
-def write_secret(path: Path, data: bytes) -> None:
-    """0600, fsynced, renamed into place: the old file or the new one, never half of either."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
 
 
 def check_issued(reply: proto.CertReply, key: ec.EllipticCurvePrivateKey, device_id: str,
@@ -152,7 +142,7 @@ class CertRenewal:
             log.warning("ignored a certificate reply: %s", exc)
             return True
         assert self.files.cert is not None
-        write_secret(self.files.cert, identity_pem(self._pending[0], reply.cert_pem.encode()))
+        write_private(self.files.cert, identity_pem(self._pending[0], reply.cert_pem.encode()))
         self._pending = None
         self.renewed += 1
         log.info("client certificate renewed")

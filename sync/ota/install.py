@@ -9,11 +9,12 @@ the signed command announced.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import tarfile
 from pathlib import Path
+
+from sync.files import fsync_dir
 
 VERSION_FILE = "VERSION"
 MAX_MEMBERS = 100_000
@@ -24,13 +25,6 @@ class InstallError(RuntimeError):
     """The release could not be unpacked; nothing was left in ``releases/``."""
 
 
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def unpack_release(archive: Path, releases_dir: Path, version: str) -> Path:
@@ -64,7 +58,7 @@ def unpack_release(archive: Path, releases_dir: Path, version: str) -> Path:
         if final.exists():
             shutil.rmtree(final)
         os.replace(work, final)
-        _fsync_dir(releases_dir)
+        fsync_dir(releases_dir)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise

@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from sync.files import fsync_dir
+
 DEFAULT_ROOT = Path("/opt/street-kiosk")
 ROOT_ENV = "KIOSK_OTA_ROOT"
 RELEASES = "releases"
@@ -87,7 +89,7 @@ class Releases:
             tmp.unlink()
         os.symlink(Path(RELEASES) / version, tmp)  # relative: the root may be moved or mounted elsewhere
         os.replace(tmp, self.current_link)
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
         return previous
 
     # -- the update in progress ------------------------------------------------------------------
@@ -110,16 +112,9 @@ class Releases:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.state_path)
-        _fsync_dir(self.root)
+        fsync_dir(self.root)
 
 
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 __all__ = ["CURRENT", "DEFAULT_ROOT", "HEALTHY", "HELD", "REFUSED", "RELEASES", "ROLLED_BACK", "ROOT_ENV", "STATE_FILE",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 import threading
 import time
@@ -15,6 +14,7 @@ import uvicorn
 from sync.central.fleet import DEFAULT_THRESHOLDS, Thresholds, evaluate_alarms
 from sync.central.store import CentralStore
 from sync.central.web.app import create_app
+from sync.files import write_private
 
 log = logging.getLogger("kiosk.central.web")
 
@@ -30,11 +30,7 @@ def load_session_secret(home: Path) -> str:
         if len(secret) >= 32:
             return secret
     secret = secrets.token_urlsafe(48)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as f:
-        f.write(secret)
-    os.replace(tmp, path)
+    write_private(path, secret)
     return secret
 
 
