@@ -134,7 +134,10 @@ class MosquittoBroker:
         return [
             f"listener {self.port} 127.0.0.1",
             "allow_anonymous true",
+            # Per-client queue bounds, count and bytes (the central's backlog lives here). Dropping on a full
+            # queue loses nothing: kiosks resend every row until the central's signed ack names it.
             "max_queued_messages 100000",
+            "max_queued_bytes 268435456",
             "log_dest stderr",
             "log_type error",
             "log_type warning",

@@ -253,6 +253,7 @@ def test_two_central_workers_on_one_shared_subscription(tmp_path: Path, own_brok
     workers[0].start()
     wait_until(workers[0].connected.is_set, what="worker 0 connected")
     fleet = SimFleet(own_broker.url, 6, seal_key=base64.b64encode(central_keys.seal.public_raw).decode(),
+                     command_key=base64.b64encode(central_keys.command_public_raw).decode(),  # checks signed acks
                      enroll=sim_enroll, id_prefix="two", backoff=(0.05, 0.5), seed=4)
     try:
         fleet.start()

@@ -10,12 +10,14 @@ import uuid
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 
 from sync.broker import MosquittoBroker
+from sync.central.ca import FleetCA, common_name
 from sync.central.keys import CentralKeys
 from sync.protocol.masking import mask_field
 from sync.sim import SITE_NAMES, SimError, SimFleet, fictional_fields, fictional_id_number
-from tests.helpers import Central, sim_enroll, wait_until
+from tests.helpers import Central, sim_enroll, start_central, wait_until
 
 SIM = str(Path(sys.executable).with_name("kiosk-sim"))
 SUMMARY_KEYS = {"devices", "submitted", "acked", "pending", "seconds", "msgs_per_s"}
@@ -60,6 +62,7 @@ def test_cli_with_seal_key_and_text_output(tmp_path: Path, broker: MosquittoBrok
                                            central_keys: CentralKeys) -> None:
     out = subprocess.run([SIM, "--devices", "2", "--submissions", "2", "--broker", broker.url,
                           "--seal-key", _seal_key(central_keys), "--id-prefix", _prefix(), "--rate", "20",
+                          "--command-key", base64.b64encode(central_keys.command_public_raw).decode(),  # signed acks
                           "--enroll-db", f"sqlite:///{tmp_path / 'central.db'}"],
                          capture_output=True, text=True, timeout=90)
     assert out.returncode == 0, out.stderr
@@ -76,6 +79,8 @@ def test_cli_with_seal_key_and_text_output(tmp_path: Path, broker: MosquittoBrok
     (["--no-key"], "--central-home DIR or --seal-key"),
     (["--central-home", "/nonexistent/central"], "no central keys"),
     (["--id-prefix", "_bad"], "--id-prefix"),
+    (["--broker", "mqtts://127.0.0.1:1"], "an mqtts:// broker needs --tls CA_DIR"),
+    (["--tls", "/nonexistent/ca"], "no fleet CA"),
 ])
 def test_cli_bad_arguments_give_a_clear_error(args: list[str], message: str, central_keys: CentralKeys) -> None:
     argv = ["--broker", "mqtt://127.0.0.1:1"]
@@ -107,7 +112,8 @@ def test_fictional_data_is_about_a_kilobyte_and_masks_like_real_data() -> None:
 def test_library_fleet_kill_fires_the_will_and_restart_reconnects(
         broker: MosquittoBroker, central: Central, central_keys: CentralKeys) -> None:
     fleet = SimFleet(broker.url, 3, seal_key=_seal_key(central_keys), id_prefix=_prefix(), backoff=(0.05, 0.5),
-                     enroll=sim_enroll, seed=1)
+                     enroll=sim_enroll, seed=1,
+                     command_key=base64.b64encode(central_keys.command_public_raw).decode())  # checks signed acks
     with fleet:
         fleet.submit(4)
         assert fleet.wait_all_acked(30)
@@ -129,3 +135,64 @@ def test_library_rejects_bad_settings(central_keys: CentralKeys) -> None:
         SimFleet("mqtt://127.0.0.1:1", 0, seal_key=_seal_key(central_keys))
     with pytest.raises(SimError):
         SimFleet("mqtt://127.0.0.1:1", 1, seal_key="AAAA")
+    with pytest.raises(SimError, match="needs --tls"):
+        SimFleet("mqtts://127.0.0.1:1", 1, seal_key=_seal_key(central_keys))  # a TLS broker, no certificates
+
+
+def test_cli_tls_kiosks_deliver_over_the_shipped_tls_broker(tmp_path: Path, central_keys: CentralKeys) -> None:
+    central_home = tmp_path / "central"
+    central_keys.save(central_home)
+    ca = FleetCA.open(central_home)
+    with MosquittoBroker(tls_dir=ca.server_files(tmp_path / "broker-files", ["127.0.0.1"])) as tls_broker:
+        central = start_central(tls_broker.url, central_home / "central.db", central_keys, tls=ca.central_tls())
+        try:
+            prefix = _prefix()
+            # --tls with the CA's own folder; the kiosks' device keys go to the central home's database.
+            out = subprocess.run([SIM, "--devices", "3", "--submissions", "2", "--broker", tls_broker.url,
+                                  "--central-home", str(central_home), "--tls", str(central_home / "ca"),
+                                  "--id-prefix", prefix, "--home", str(tmp_path / "sims"), "--seed", "3",
+                                  "--timeout", "60", "--json"], capture_output=True, text=True, timeout=90)
+            assert out.returncode == 0, out.stderr
+            summary = json.loads(out.stdout)
+            assert summary["submitted"] == 6 and summary["acked"] == 6 and summary["pending"] == 0
+            assert central.store.count() == 6 and central.store.duplicates() == 0
+        finally:
+            central.worker.stop()
+        log = tls_broker.log_path.read_text(errors="replace")
+    for i in range(1, 4):
+        device_id = f"{prefix}-{i:04d}"
+        assert f"u'{device_id}')" in log  # connected under its certificate's identity (the ACL's user name)
+        secrets = tmp_path / "sims" / device_id / "secrets"
+        cert = x509.load_pem_x509_certificate((secrets / "tls_client.pem").read_bytes())
+        assert common_name(cert) == device_id
+        assert (secrets / "tls_client.pem").stat().st_mode & 0o077 == 0
+        assert (secrets / "fleet_ca.pem").read_bytes() == ca.cert_pem
+
+
+def test_cli_tls_needs_an_mqtts_broker(tmp_path: Path, central_keys: CentralKeys) -> None:
+    FleetCA.open(tmp_path / "central")  # a real CA (given as the central's home): only the URL is wrong
+    out = subprocess.run([SIM, "--broker", "mqtt://127.0.0.1:1", "--seal-key", _seal_key(central_keys),
+                          "--tls", str(tmp_path / "central"), "--home", str(tmp_path / "sims")],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2
+    assert "--tls needs an mqtts:// broker" in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "sims").exists()  # refused before any kiosk was provisioned
+
+
+def test_tls_identity_is_kept_while_current_and_replaced_for_another_ca(tmp_path: Path) -> None:
+    from sync.central.ca import CAError
+    from sync.provision_tls import issue_kiosk_identity, load_ca
+
+    ca = load_ca(FleetCA.open(tmp_path / "central").folder)
+    home = tmp_path / "kiosk"
+    first = issue_kiosk_identity(ca, home, "k-0001").read_bytes()
+    assert issue_kiosk_identity(load_ca(tmp_path / "central"), home, "k-0001").read_bytes() == first  # kept
+    other = FleetCA.open(tmp_path / "other")
+    assert issue_kiosk_identity(other, home, "k-0001").read_bytes() != first  # another fleet: a new identity
+    other.verify((home / "secrets" / "tls_client.pem").read_bytes())
+    assert (home / "secrets" / "fleet_ca.pem").read_bytes() == other.cert_pem
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "ca_key.pem").write_text("not a key")
+    (tmp_path / "broken" / "ca_cert.pem").write_bytes(ca.cert_pem)
+    with pytest.raises(CAError, match="unreadable"):
+        load_ca(tmp_path / "broken")

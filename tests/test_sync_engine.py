@@ -208,8 +208,10 @@ def test_envelope_from_another_device_is_refused_without_telling_either(outbox: 
 
 
 def test_sealed_for_another_central_is_rejected_and_kept(tmp_path: Path, broker: MosquittoBroker,
-                                                          central: Central) -> None:
-    wrong = make_device(tmp_path / "k", broker.url, CentralKeys.generate())
+                                                          central: Central, central_keys: CentralKeys) -> None:
+    # A stale seal key, but this central's command key: the kiosk must trust the (signed) refusal.
+    wrong = make_device(tmp_path / "k", broker.url,
+                        CentralKeys(CentralKeys.generate().seal, central_keys.command_private_raw))
     ob = Outbox(tmp_path / "k" / OUTBOX_FILE)
     r = ob.enqueue_submission(wrong, "X", FIELDS)
     daemon = start_daemon(ob, wrong)
