@@ -8,9 +8,13 @@ commits, and the count it stored is checked). In the same run, on the same broke
 QoS 1, one publisher (``max_inflight`` = the daemon's window) and one subscriber (placed where the central
 runs), 1 KB payloads, end to end until the subscriber has received all.
 
+CPU seconds of each part during the drain are read from ``/proc`` (the central's process, the daemon's
+thread, the broker), so where the time goes is measured in the same run; ``--profile DIR`` also writes a
+cProfile of the central's worker thread and of the daemon's thread there (slower; not for the figures).
+
 Prints one JSON object. Run: ``.venv/bin/python -m bench.sync_drain [--n 10000] [--window 20] [--quick]
-[--central process|thread]``. Targets on a 2-core machine: ratio >= 0.5, enqueue p95 < 10 ms.
-Never used as a timed assert in tests.
+[--central process|thread] [--workers N] [--threads N] [--profile DIR]``. Targets on a 2-core machine: ratio >= 0.5,
+enqueue p95 < 10 ms. Never used as a timed assert in tests.
 """
 
 from __future__ import annotations
@@ -51,6 +55,35 @@ def _pct(xs: list[float], q: float) -> float:
     return ys[min(len(ys) - 1, round(q / 100 * (len(ys) - 1)))] if ys else float("nan")
 
 
+def _cpu_s(pid: int, tid: int | None = None) -> float:
+    """user + system CPU seconds of a process (or one of its threads) from /proc; 0 if it is gone."""
+    path = f"/proc/{pid}/task/{tid}/stat" if tid is not None else f"/proc/{pid}/stat"
+    try:
+        fields = Path(path).read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _profiled(target: Any, out: str | None) -> Any:
+    """``target`` run under cProfile, the stats written to ``out`` (or ``target`` itself)."""
+    if not out:
+        return target
+
+    def run() -> None:
+        import cProfile
+
+        prof = cProfile.Profile()
+        prof.enable()
+        try:
+            target()
+        finally:
+            prof.disable()
+            prof.dump_stats(out)
+
+    return run
+
+
 def _fields(i: int) -> list[dict[str, str]]:
     # Sized so that the sealed envelope is about 1 KB.
     return [{"id": "applicant_name", "kind": "name", "label": "申请人姓名", "value": "孙九"},
@@ -62,16 +95,25 @@ def _fields(i: int) -> list[dict[str, str]]:
 # -- the central / the raw subscriber, in their own process ------------------------------------------------
 
 
-def serve_central(broker_url: str, db: str, keys_home: str) -> None:
-    """``--serve-central``: run one ingest worker until stdin closes; say 'ready' once connected."""
+def serve_central(broker_url: str, db: str, keys_home: str, threads: str = "1", profile: str = "") -> None:
+    """``--serve-central``: run ``threads`` ingest workers on the shared subscription in this process (as
+    ``kiosk-central serve --workers N`` does) until stdin closes; say 'ready' once connected."""
     store = CentralStore(f"sqlite:///{db}")
-    worker = IngestWorker(broker_url, store, CentralKeys.load(Path(keys_home)), worker_id="bench",
-                          backoff=Backoff(0.05, 0.5)).start()
-    if not worker.connected.wait(30):
+    keys = CentralKeys.load(Path(keys_home))
+    workers = [IngestWorker(broker_url, store, keys, worker_id=f"bench-{os.getpid()}-{i}", backoff=Backoff(0.05, 0.5))
+               for i in range(int(threads))]
+    runners = [threading.Thread(target=_profiled(w.run, f"{profile}.{i}" if profile else None), daemon=True)
+               for i, w in enumerate(workers)]
+    for runner in runners:
+        runner.start()
+    if not all(w.connected.wait(30) for w in workers):
         sys.exit("central did not connect")
     print("ready", flush=True)
     sys.stdin.read()
-    worker.stop()
+    for w in workers:
+        w.request_stop()
+    for runner in runners:
+        runner.join(10)
     print(json.dumps({"stored": store.count()}), flush=True)
     store.close()
 
@@ -173,7 +215,8 @@ def raw_paho(broker: MosquittoBroker, n: int, window: int, payload: int, central
     return n / (done_at[0] - t0)
 
 
-def drain(n: int, window: int, central: str, folder: Path) -> dict[str, Any]:
+def drain(n: int, window: int, central: str, folder: Path, workers: int = 1, threads: int = 1,
+          profile: Path | None = None) -> dict[str, Any]:
     keys = CentralKeys.generate()
     keys_home = folder / "central"
     keys.save(keys_home)
@@ -200,26 +243,38 @@ def drain(n: int, window: int, central: str, folder: Path) -> dict[str, Any]:
     register_key(enrolled, device.device_id, signer.public_raw, how="bench")
     enrolled.close()
     with MosquittoBroker(port=port) as broker:
-        child: _Child | None = None
+        children: list[_Child] = []
         worker: IngestWorker | None = None
         store: CentralStore | None = None
         if central == "process":
-            child = _Child("--serve-central", broker.url, str(db), str(keys_home))
+            for i in range(workers):
+                prof = str(profile / f"central-{i}.prof") if profile else ""
+                children.append(_Child("--serve-central", broker.url, str(db), str(keys_home), str(threads), prof))
         else:
             store = CentralStore(f"sqlite:///{db}")
             worker = IngestWorker(broker.url, store, keys, worker_id="bench", backoff=Backoff(0.05, 0.5)).start()
             worker.connected.wait(30)
+        assert broker.proc is not None
+        pids = {"broker": broker.proc.pid, **{f"central-{i}": c.proc.pid for i, c in enumerate(children)}}
+        cpu0 = {name: _cpu_s(pid) for name, pid in pids.items()}
         t0 = time.monotonic()
-        daemon = SyncDaemon(outbox, device, window=window, backoff=Backoff(0.05, 0.5),
-                            heartbeat_interval_s=3600).start()
+        daemon = SyncDaemon(outbox, device, window=window, backoff=Backoff(0.05, 0.5), heartbeat_interval_s=3600)
+        thread = threading.Thread(target=_profiled(daemon.run, str(profile / "daemon.prof") if profile else None),
+                                  name="kiosk-syncd", daemon=True)
+        thread.start()
         deadline = t0 + max(600.0, n / 10)
-        while outbox.counts()["acked"] < n and time.monotonic() < deadline:
-            time.sleep(0.05)
+        while daemon.acked_total < n and time.monotonic() < deadline:
+            time.sleep(0.02)
         seconds = time.monotonic() - t0
+        cpu = {name: round(_cpu_s(pid) - cpu0[name], 2) for name, pid in pids.items()}
+        if thread.native_id is not None:
+            cpu["daemon_thread"] = round(_cpu_s(os.getpid(), thread.native_id), 2)
+        cpu["bench_process_total"] = round(_cpu_s(os.getpid()), 2)
+        daemon.request_stop()
+        thread.join(10)
         acked = outbox.counts()["acked"]
-        daemon.stop()
-        if child is not None:
-            stored = int(json.loads(child.finish().splitlines()[-1])["stored"])
+        if children:
+            stored = max(int(json.loads(c.finish().splitlines()[-1])["stored"]) for c in children)
         else:
             assert worker is not None and store is not None
             worker.stop()
@@ -230,15 +285,18 @@ def drain(n: int, window: int, central: str, folder: Path) -> dict[str, Any]:
     outbox.close()
     rate = n / seconds
     return {
-        "n": n, "window": window, "central": central, "seconds": round(seconds, 3),
-        "msgs_per_s": round(rate, 1), "raw_paho_msgs_per_s": round(raw, 1),
+        "n": n, "window": window, "central": central, "central_processes": len(children),
+        "workers_per_process": threads if children else 1,
+        "seconds": round(seconds, 3), "msgs_per_s": round(rate, 1), "raw_paho_msgs_per_s": round(raw, 1),
         "raw_paho_window20_msgs_per_s": round(raw20, 1), "ratio": round(rate / raw, 3),
         "acked": acked, "stored": stored, "envelope_bytes": round(statistics.mean(sizes)),
+        "cpu_s_during_drain": cpu,
         "enqueue_ms": {"p50": round(_pct(latencies, 50), 3), "p95": round(_pct(latencies, 95), 3),
                        "p99": round(_pct(latencies, 99), 3), "max": round(max(latencies), 3)},
         "enqueue_total_s": round(enqueue_s, 3),
         "targets": {"ratio>=0.5": rate / raw >= 0.5, "enqueue_p95<10ms": _pct(latencies, 95) < 10},
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "loadavg_after": os.getloadavg()[0]},
     }
 
 
@@ -249,7 +307,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="n = 1,000")
     ap.add_argument("--central", choices=("process", "thread"), default="process",
                     help="run the central in its own process (default) or in this one")
-    ap.add_argument("--serve-central", nargs=3, metavar=("BROKER", "DB", "KEYS_HOME"), help=argparse.SUPPRESS)
+    ap.add_argument("--workers", type=int, default=1,
+                    help="central processes on the shared subscription (with --central process)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="ingest workers per central process (kiosk-central serve --workers)")
+    ap.add_argument("--profile", type=Path, help="write cProfile stats of the central and the daemon here")
+    ap.add_argument("--serve-central", nargs="+", metavar="ARG", help=argparse.SUPPRESS)
     ap.add_argument("--serve-sub", nargs=2, metavar=("BROKER", "N"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.serve_central:
@@ -260,7 +323,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     n = 1000 if args.quick else args.n
     with tempfile.TemporaryDirectory(prefix="kiosk-bench-drain-") as tmp:
-        result = drain(n, args.window, args.central, Path(tmp))
+        if args.profile:
+            args.profile.mkdir(parents=True, exist_ok=True)
+        result = drain(n, args.window, args.central, Path(tmp), args.workers, args.threads, args.profile)
     print(json.dumps(result, ensure_ascii=False))
     return 0
 

@@ -28,6 +28,7 @@ from sync.central.trust import Keyring
 from sync.daemon.backoff import Backoff
 from sync.mqtt import TlsFiles, new_client
 from sync.protocol import topics
+from sync.protocol.acksign import signed_ack_bytes
 from sync.protocol.broker_url import parse_broker_url
 from sync.protocol.envelope import Ack
 
@@ -218,7 +219,9 @@ class IngestWorker:
         for device_id, missing in due:
             log.warning("asking %s to send again %d missing message number(s)", device_id,
                         sum(hi - lo + 1 for lo, hi in missing))
-            client.publish(topics.down(device_id, "ack"), Ack((), (), tuple(missing)).to_bytes(), qos=1)
+            client.publish(topics.down(device_id, "ack"),
+                           signed_ack_bytes(self.keys.command_private_raw, Ack((), (), tuple(missing)), device_id),
+                           qos=1)
             self.resend_requests += 1
 
     def _catch_up(self, client: mqtt.Client, device_id: str, site: str, last_seen: float) -> None:
@@ -279,7 +282,8 @@ class IngestWorker:
             refused[device_id].extend(rejected)
         for device_id in set(acks) | set(refused):
             ack = Ack(tuple(dict.fromkeys(acks.get(device_id, ()))), tuple(refused.get(device_id, ())))
-            client.publish(topics.down(device_id, "ack"), ack.to_bytes(), qos=1)
+            client.publish(topics.down(device_id, "ack"),
+                           signed_ack_bytes(self.keys.command_private_raw, ack, device_id), qos=1)
         if self.status_catch_up:
             for device_id, (site, last_seen) in acks.reconnected.items():
                 self._catch_up(client, device_id, site, last_seen)

@@ -17,13 +17,15 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
+from sync.daemon.ackcheck import AckGate
 from sync.daemon.backoff import Backoff
 from sync.daemon.renewal import CertRenewal
+from sync.daemon.resend import ResendPolicy, requeue_due
 from sync.device import DeviceConfig
 from sync.mqtt import new_client
 from sync.outbox.store import Outbox, Outgoing
 from sync.protocol import topics
-from sync.protocol.envelope import Ack, Envelope, EnvelopeError
+from sync.protocol.envelope import Envelope, EnvelopeError
 
 log = logging.getLogger("kiosk.syncd")
 
@@ -71,6 +73,10 @@ class SyncDaemon:
         self._central_epoch: str | None = None
         self.loop_hook: Callable[[], None] | None = None  # called on every turn of the loop (systemd watchdog)
         self._last_resend = 0.0
+        # Unacked rows are sent again after a timeout doubling per attempt, from resend_after_s up to 10x.
+        self.resend_policy = ResendPolicy(resend_after_s, resend_after_s * 10)
+        self.housekeeping_s = 5.0
+        self.ack_gate = AckGate(outbox, device)  # only acks signed by the central for this kiosk count
 
     # -- lifecycle -----------------------------------------------------------------------------------
 
@@ -137,7 +143,7 @@ class SyncDaemon:
                     self._stop.wait(min(0.2, max(0.0, next_attempt - time.monotonic())))
                 if time.monotonic() >= next_housekeeping:
                     self._housekeeping()
-                    next_housekeeping = time.monotonic() + 5.0
+                    next_housekeeping = time.monotonic() + self.housekeeping_s
                 if time.monotonic() >= next_heartbeat:
                     self._heartbeat()
                     next_heartbeat = time.monotonic() + self.heartbeat_interval_s
@@ -315,10 +321,8 @@ class SyncDaemon:
         if topic.device_id != self.device.device_id:
             return
         if topic.kind == "ack":
-            try:
-                ack = Ack.from_bytes(bytes(message.payload))
-            except EnvelopeError:
-                log.warning("ignored a malformed ack")
+            ack = self.ack_gate.check(bytes(message.payload))  # forged, unsigned, misdirected: None
+            if ack is None:
                 return
             # Acks are written together with the sent marks, a few times a second (_flush_marks).
             self._acked.extend(ack.ids)
@@ -372,6 +376,8 @@ class SyncDaemon:
             self._inflight.clear()
             self._queue.clear()
             self._flush_marks()
+            # Everything unacked, not only rows due (sync/daemon/resend.py says why): the old central's clean
+            # session dropped whatever it had not read, so waiting for a row's backoff only delays it.
             requeued = self.outbox.requeue_sent()
             if requeued:
                 log.info("central came online: %d unacked messages sent again", requeued)
@@ -427,6 +433,6 @@ class SyncDaemon:
         self.outbox.set_states({"daemon_seen": str(time.time()),
                                 "connected": "1" if self.connected.is_set() else "0"})
         if self.connected.is_set():
-            stale = self.outbox.requeue_sent(self.resend_after_s)
+            stale = requeue_due(self.outbox, self.resend_policy)
             if stale:
-                log.info("%d messages unacknowledged for %.0f s: sending again", stale, self.resend_after_s)
+                log.info("%d unacknowledged messages due again: sending again", stale)

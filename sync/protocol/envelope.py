@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,10 @@ MAX_ENVELOPE_BYTES = 512 * 1024
 MAX_META_BYTES = 16 * 1024
 SIG_BYTES = 64
 MAX_RESEND_RANGES = 256
+# json.dumps (ASCII-escaped, ", " separators) writes at most this many characters per byte of the JSON it
+# was parsed from: one DEL byte becomes "\u007f"; "1e15" (4 bytes) becomes 1000000000000000.0 (18).
+_DUMPS_EXPANSION = 6
+_CONTROL_CHARS = re.compile("[\x00-\x1f\x7f]")  # one C-level scan instead of a per-character genexpr
 
 
 class EnvelopeError(ValueError):
@@ -50,7 +55,7 @@ class Envelope:
 
     def meta_str(self, key: str, max_len: int = 64) -> str:
         value = self.meta.get(key)
-        if not isinstance(value, str) or len(value) > max_len or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        if not isinstance(value, str) or len(value) > max_len or _CONTROL_CHARS.search(value) is not None:
             raise EnvelopeError(f"missing or bad meta {key!r}")
         return value
 
@@ -82,7 +87,8 @@ class Envelope:
         except (binascii.Error, ValueError) as exc:
             raise EnvelopeError("sealed is not base64") from exc
         meta = _field(obj, "meta", dict)
-        if len(json.dumps(meta)) > MAX_META_BYTES:
+        # Only an envelope big enough to hold too large a meta pays for measuring it.
+        if len(data) * _DUMPS_EXPANSION > MAX_META_BYTES and len(json.dumps(meta)) > MAX_META_BYTES:
             raise EnvelopeError("meta too large")
         created_at = float(_field(obj, "created_at", (int, float)))
         if not math.isfinite(created_at):
@@ -121,17 +127,23 @@ def _field(obj: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any
 @dataclass(frozen=True)
 class Ack:
     """``down/ack``: ids the central has durably stored (or already had), ids it refused, and sequence
-    ranges it is missing and asks the kiosk to send again (``resend``, inclusive ``[lo, hi]`` pairs)."""
+    ranges it is missing and asks the kiosk to send again (``resend``, inclusive ``[lo, hi]`` pairs).
+    ``device_id``, ``ts`` and ``sig`` are the central's signature over it (sync.protocol.acksign)."""
 
     ids: tuple[str, ...]
     rejected: tuple[tuple[str, str], ...] = ()
     resend: tuple[tuple[int, int], ...] = ()
+    device_id: str = ""  # the kiosk it is addressed to (signed)
+    ts: float = 0.0  # the central's clock when it signed
+    sig: bytes = b""  # Ed25519 by the central's command key; empty = unsigned (the kiosk ignores it)
 
     def to_bytes(self) -> bytes:
         obj: dict[str, Any] = {"v": VERSION, "ids": list(self.ids),
                                "rejected": [{"id": i, "reason": r} for i, r in self.rejected]}
         if self.resend:
             obj["resend"] = [[lo, hi] for lo, hi in self.resend]
+        if self.sig:
+            obj.update(device_id=self.device_id, ts=self.ts, sig=base64.b64encode(self.sig).decode("ascii"))
         return json.dumps(obj, separators=(",", ":")).encode()
 
     @classmethod
@@ -146,9 +158,24 @@ class Ack:
                 raise TypeError("rejected")
             rejected = tuple((_ack_str(r["id"]), _ack_str(r["reason"])) for r in rejected_raw)
             resend = _ranges(obj.get("resend", []))
-        except (ValueError, RecursionError, KeyError, TypeError, AttributeError) as exc:
+            device_id, ts, sig = _ack_signature(obj)
+        except (ValueError, RecursionError, KeyError, TypeError, AttributeError, OverflowError) as exc:
             raise EnvelopeError("bad ack") from exc
-        return cls(ids, rejected, resend)
+        return cls(ids, rejected, resend, device_id, ts, sig)
+
+
+def _ack_signature(obj: dict[str, Any]) -> tuple[str, float, bytes]:
+    """The optional signature fields of an ack: all three or none, the signature canonical base64."""
+    if obj.get("sig") is None:
+        return "", 0.0, b""
+    device_id, ts, sig_text = obj["device_id"], obj["ts"], obj["sig"]
+    if not isinstance(device_id, str) or len(device_id) > 64 or not isinstance(sig_text, str) \
+            or isinstance(ts, bool) or not isinstance(ts, int | float) or not math.isfinite(ts):
+        raise TypeError("ack signature")
+    sig = base64.b64decode(sig_text, validate=True)
+    if len(sig) != SIG_BYTES or base64.b64encode(sig).decode("ascii") != sig_text:
+        raise TypeError("ack signature")
+    return device_id, float(ts), sig
 
 
 def _ack_str(value: Any) -> str:
