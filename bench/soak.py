@@ -5,7 +5,7 @@ Prints one JSON object: submissions enqueued, stored, lost, duplicated; publishe
 injected; alarms raised and cleared at the central; RSS of every process over time. Exit status 0 only when
 the drain finished with 0 lost, 0 duplicated and nothing unexpected. The machinery is ``sync/soak.py``.
 
-Run: ``.venv/bin/python -m bench.soak --kiosks 50 --minutes 10`` (nice it on a shared machine).
+Run: ``.venv/bin/python -m bench.soak --kiosks 50 --minutes 10 [--tls]`` (nice it on a shared machine).
 """
 
 from __future__ import annotations
@@ -54,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--daemon", choices=("kiosk-syncd", "paced"), default="kiosk-syncd",
                    help="each kiosk's daemon process: the product's kiosk-syncd, or the same engine polling "
                         "less when idle (sync/soak_daemon.py) for fleets larger than the machine's cores")
+    p.add_argument("--tls", action="store_true",
+                   help="the shipped broker configuration (mutual TLS, per-device ACL, CRL): every kiosk gets a "
+                        "client certificate from the central's fleet CA and the central serves on mqtts://")
     p.add_argument("--seed", type=int, default=20261128)
     p.add_argument("--home", help="keep the run's folders here (default: a temporary folder, removed)")
     p.add_argument("--full", action="store_true", help="print every sample series (default: abridged)")
@@ -69,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             central_down_s=args.central_down, daemon_down_s=args.daemon_down,
             attachment_share=args.attachment_share, offline_alarm_s=args.offline_alarm,
             drain_timeout_s=args.drain_timeout, sample_every_s=5.0 if args.minutes >= 5 else 2.0,
-            evaluate_every_s=2.0, seed=args.seed, daemon=args.daemon)
+            evaluate_every_s=2.0, seed=args.seed, daemon=args.daemon, tls=args.tls)
         report = run_soak(settings, Path(args.home) if args.home else None)
     except SoakError as exc:
         p.error(str(exc))

@@ -52,7 +52,7 @@ from sync.device import OUTBOX_FILE, DeviceConfig
 from sync.logconfig import setup_logging
 from sync.outbox.models import OutboxMessage, State
 from sync.outbox.store import Outbox, OutboxFull
-from sync.protocol.broker_url import BrokerUrlError, parse_broker_url
+from sync.protocol.broker_url import BrokerUrlError, parse_broker_url, uses_tls
 from sync.protocol.signing import DEVICE_KEY_FILE, DeviceSigner
 from sync.protocol.topics import TopicError, check_device_id
 
@@ -249,13 +249,17 @@ class SimFleet:
                  home: Path | str | None = None, site_prefix: str = "", id_prefix: str = "sim",
                  heartbeat_s: float | None = None, poll_interval_s: float | None = None, keepalive_s: int = 30,
                  window: int = 20, backoff: tuple[float, float] = (0.5, 30.0), seed: int | None = None,
-                 durable: bool = False, enroll: Callable[[str, bytes], None] | None = None) -> None:
+                 durable: bool = False, enroll: Callable[[str, bytes], None] | None = None,
+                 issue_tls: Callable[[Path, str], None] | None = None) -> None:
         if devices < 1 or devices > 9999:
             raise SimError("--devices must be between 1 and 9999")
         try:
             parse_broker_url(broker_url)
         except BrokerUrlError as exc:
             raise SimError(str(exc)) from exc
+        if uses_tls(broker_url) != (issue_tls is not None):
+            raise SimError("an mqtts:// broker needs --tls CA_DIR (the kiosks' client certificates), and --tls "
+                           "needs an mqtts:// broker")
         try:
             if len(base64.b64decode(seal_key, validate=True)) != 32:
                 raise SimError("the central's seal key must be 32 bytes (base64)")
@@ -275,6 +279,8 @@ class SimFleet:
         self.n = devices
         self.seal_key = seal_key
         self.command_key = command_key
+        if not command_key:  # sync.protocol.acksign: a kiosk without it acts on no ack, so nothing drains
+            log.warning("no central command key: these kiosks will refuse every ack and never drain")
         self.site_prefix = site_prefix
         self.id_prefix = id_prefix
         self.heartbeat_s = heartbeat_s
@@ -288,6 +294,9 @@ class SimFleet:
         # Registers each kiosk's device key (device id, raw Ed25519 public key) with the central: the
         # central refuses messages of kiosks it does not know (sync.central.trust.register_key).
         self.enroll = enroll
+        # TLS fleets: writes kiosk (home, device id)'s client certificate and the fleet CA into its secrets, as
+        # an enrolled kiosk has them (sync.provision_tls.issue_kiosk_identity).
+        self.issue_tls = issue_tls
         self._own_home = home is None
         self.home = Path(home) if home is not None else Path(tempfile.mkdtemp(prefix="kiosk-sim-"))
         self.kiosks: list[SimKiosk] = []
@@ -321,6 +330,8 @@ class SimFleet:
                 signer.save(home)
             if self.enroll is not None:
                 self.enroll(device_id, signer.public_raw)
+            if self.issue_tls is not None:
+                self.issue_tls(home, device_id)
             outbox = Outbox(home / OUTBOX_FILE)
             if not self.durable:
                 relax_fsync(outbox)
@@ -533,6 +544,25 @@ def _enrolment(args: argparse.Namespace) -> tuple[Callable[[str, bytes], None] |
     return (lambda device_id, raw: register_key(store, device_id, raw, how="kiosk-sim")), store.close
 
 
+def _tls_issuer(args: argparse.Namespace,
+                parser: argparse.ArgumentParser) -> Callable[[Path, str], None] | None:
+    """``--tls CA_DIR``: the fleet CA that gives each simulated kiosk its client certificate."""
+    if not args.tls:
+        return None
+    from sync.central.ca import CAError  # the central side only for this option
+    from sync.provision_tls import issue_kiosk_identity, load_ca
+
+    try:
+        ca = load_ca(Path(args.tls))
+    except CAError as exc:
+        parser.error(f"--tls: {exc}")
+
+    def issue(home: Path, device_id: str) -> None:
+        issue_kiosk_identity(ca, home, device_id)
+
+    return issue
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="kiosk-sim",
@@ -540,12 +570,15 @@ def _parser() -> argparse.ArgumentParser:
                     "tests and the fleet dashboard. Submissions are fictional.")
     p.add_argument("--devices", type=int, default=1, help="simulated kiosks (default 1)")
     p.add_argument("--submissions", type=int, default=0, help="submissions per kiosk, ~1 KB each (default 0)")
-    p.add_argument("--broker", required=True, help="mqtt://host:port")
+    p.add_argument("--broker", required=True, help="mqtt://host:port, or mqtts://host:port with --tls")
     p.add_argument("--central-home", help="the central's folder: its public keys are read from keys.json")
     p.add_argument("--seal-key", help="the central's X25519 public key (base64), instead of --central-home")
     p.add_argument("--command-key", help="the central's Ed25519 command key (base64), with --seal-key")
     p.add_argument("--enroll-db", help="the central's database (SQLAlchemy URL): the simulated kiosks' device keys "
                                        "are registered there (default: the database in --central-home, if any)")
+    p.add_argument("--tls", metavar="CA_DIR",
+                   help="the fleet CA's folder (ca_key.pem, ca_cert.pem; or the central's home): each kiosk gets a "
+                        "client certificate signed by it, as an enrolled kiosk has, for an mqtts:// broker")
     p.add_argument("--home", help="folder for the kiosks' homes (default: a temporary folder, removed at exit)")
     p.add_argument("--site-prefix", default="", help="put before every site name, e.g. 北京市东城区")
     p.add_argument("--id-prefix", default="sim", help="device ids are PREFIX-0001, PREFIX-0002, ... (default sim)")
@@ -578,6 +611,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command_key and not args.seal_key:
         parser.error("--command-key goes with --seal-key")
     seal_key, command_key = _central_keys(args, parser)
+    issue_tls = _tls_issuer(args, parser)
     enroll, close_enrolment = _enrolment(args)
     setup_logging(args.verbose)
     if not args.verbose and not os.environ.get("KIOSK_LOG_LEVEL"):
@@ -586,7 +620,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         fleet = SimFleet(args.broker, args.devices, seal_key=seal_key, command_key=command_key, home=args.home,
                          site_prefix=args.site_prefix, id_prefix=args.id_prefix, heartbeat_s=args.heartbeat,
-                         seed=args.seed, durable=args.durable, enroll=enroll)
+                         seed=args.seed, durable=args.durable, enroll=enroll, issue_tls=issue_tls)
     except SimError as exc:
         parser.error(str(exc))
 

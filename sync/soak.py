@@ -18,15 +18,24 @@ never queued), the resident size (RSS, from ``/proc``) of every process over tim
 central raised and cleared (evaluated as the dashboard does, with a shorter offline threshold so that a
 daemon killed for a few seconds is seen). Nothing reported carries personal data: ids and counts only.
 
+With ``tls`` the broker runs the configuration the project ships (packaging/broker/mosquitto.conf: mutual TLS
+with the fleet CA, certificate identity as the user name, the per-device ACL, the CRL), every kiosk holds a
+client certificate from the central's fleet CA in its secrets (as a provisioned kiosk does), and the central
+serves on ``mqtts://`` with its own TLS identity; broker restarts reinstall the same files. The report then
+says which certificate identities the broker saw connect (from its log), so a run that silently fell back
+to something else cannot pass for a TLS one.
+
 ``bench/soak.py`` is the command line; ``tests/test_soak.py`` runs a short one in CI.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import random
+import re
 import shutil
 import signal
 import statistics
@@ -46,6 +55,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from sync.broker import MosquittoBroker
+from sync.central.ca import FleetCA
 from sync.central.fleet import Thresholds, alarms_list, evaluate_alarms
 from sync.central.keys import CentralKeys
 from sync.central.models import Submission
@@ -58,6 +68,7 @@ from sync.outbox.store import Attachment, Outbox, OutboxFull
 from sync.processes import stop_process
 from sync.protocol.signing import DeviceSigner
 from sync.protocol.topics import TopicError, check_device_id
+from sync.provision_tls import issue_kiosk_identity
 from sync.sim import SITE_NAMES, fictional_fields
 
 log = logging.getLogger("kiosk.soak")
@@ -94,6 +105,10 @@ class SoakSettings:
     # "kiosk-syncd": the product's daemon program; "paced": the same engine with slower idle polling in its
     # own process (sync/soak_daemon.py), for fleets too large for the machine's cores.
     daemon: str = "kiosk-syncd"
+    # The shipped broker configuration (packaging/broker/: mutual TLS with the fleet CA, the per-device ACL,
+    # the CRL) instead of a plain TCP listener; every kiosk gets a client certificate, the central serves on
+    # mqtts:// with its own TLS identity.
+    tls: bool = False
 
     def check(self) -> None:
         if not 1 <= self.kiosks <= 500:
@@ -229,8 +244,14 @@ class Soak:
         self._own_home = home is None
         self.home = Path(home) if home is not None else Path(tempfile.mkdtemp(prefix="kiosk-soak-"))
         self.rng = random.Random(settings.seed)  # noqa: S311 - fictional data
-        self.broker = MosquittoBroker(folder=self.home / "broker", persistence=True)
         self.central_home = self.home / "central"
+        # TLS: the broker's files (CA, server certificate and key, CRL) are written once at provisioning into
+        # this folder; every (re)start of the broker installs these same files again.
+        self.broker_files = self.home / "broker-files" if settings.tls else None
+        # Mosquitto drops to its own user before it reads the ACL files, so under TLS its folder is one of its
+        # own in the system's temporary folder (the soak's home may be private); removed at the end.
+        self.broker = MosquittoBroker(folder=None if settings.tls else self.home / "broker", persistence=True,
+                                      tls_dir=self.broker_files)
         self.db_url = f"sqlite:///{self.central_home / 'central.db'}"
         self.keys = CentralKeys.generate()
         self.store: CentralStore | None = None
@@ -278,6 +299,12 @@ class Soak:
         self.central_home.mkdir(parents=True, exist_ok=True)
         self.keys.save(self.central_home)
         public = self.keys.public_keys()
+        ca: FleetCA | None = None
+        if self.broker_files is not None:
+            # The fleet CA in the central's home (the central's own client identity is made with it), and the
+            # broker's files for the address the kiosks dial, as `kiosk-central ca broker-files` writes them.
+            ca = FleetCA.open(self.central_home)
+            ca.server_files(self.broker_files, ["127.0.0.1", "localhost"])
         self.store = CentralStore(self.db_url)  # migrated before any central process starts
         for i in range(self.s.kiosks):
             device_id = f"{self.s.id_prefix}-{i + 1:04d}"
@@ -290,6 +317,8 @@ class Soak:
             signer = DeviceSigner.generate()
             signer.save(home)
             register_key(self.store, device_id, signer.public_raw, how="soak")
+            if ca is not None:  # its client certificate (CN = device id) where its daemon reads it
+                issue_kiosk_identity(ca, home, device_id)
             apply_updates(home, {"heartbeat_interval_s": self.s.heartbeat_s}, source="soak", typed=True)
             # Created (and migrated) here first: the daemon and this process then share it, as kiosk and UI do.
             self.kiosks.append(_Kiosk(i, home, device, Outbox(home / OUTBOX_FILE)))
@@ -545,6 +574,7 @@ class Soak:
             "rate_per_s": self.s.rate,
             "seed": self.s.seed,
             "daemon": self.s.daemon,
+            "tls": self._tls_report(),
             "enqueued": len(queued),
             "refused": self.refused,
             "with_attachment": self.with_photo,
@@ -584,6 +614,25 @@ class Soak:
         }
         report["ok"] = bool(drained and not lost and not duplicated and not unexpected)
         return report
+
+    def _tls_report(self) -> dict[str, Any]:
+        """The broker URL and the client-certificate identities the broker logged as user names (Mosquitto's
+        notice "New client connected ... u'IDENTITY'"): device ids and ``_central``, never personal data."""
+        seen: set[str] = set()
+        with contextlib.suppress(OSError):
+            text = self.broker.log_path.read_text(encoding="utf-8", errors="replace")
+            seen = set(re.findall(r"New client connected from .*? u'([^']+)'\)", text))
+        ids = {k.device.device_id for k in self.kiosks}
+        listener: list[str] = []  # the kiosks' listener as the broker ran it (its own folder goes at the end)
+        with contextlib.suppress(OSError):
+            conf = (self.broker.folder / "mosquitto.conf").read_text(encoding="utf-8").splitlines()
+            if f"listener {self.broker.port} 127.0.0.1" in conf:
+                start = conf.index(f"listener {self.broker.port} 127.0.0.1")
+                listener = list(itertools.takewhile(lambda line: not line.startswith("listener "), conf[start + 1:]))
+        return {"enabled": self.s.tls, "broker_url": self.broker.url, "kiosk_identities_seen": len(ids & seen),
+                "central_identity_seen": "_central" in seen, "other_identities": sorted(seen - ids - {"_central"}),
+                "listener": [line.replace(str(self.broker.folder), "BROKER") for line in listener
+                             if line and not line.startswith("#")]}
 
     @staticmethod
     def _publishes(k: _Kiosk) -> int:

@@ -2,6 +2,12 @@
 the broker, the central and two daemons are killed and restarted; afterwards nothing is lost, nothing is
 stored twice, every alarm raised has cleared and no process's memory has grown beyond a bound.
 
+It runs over the broker configuration the project ships (packaging/broker/: mutual TLS with the fleet CA,
+certificate identity as user name, the per-device ACL, the CRL): each kiosk holds a client certificate from
+the central's CA, the central serves on mqtts://, and every broker restart reinstalls the same TLS files.
+The same soak also runs over a plain TCP broker (the development set-up; ``bench.soak`` without ``--tls``):
+each variant costs about 70 s on a quiet 2-core machine.
+
 The fault times are the experiment's seeded schedule (``sync.soak.schedule``); every other wait in the soak
 is on a condition with a deadline. ``bench/soak.py`` runs the long one (docs/BENCHMARKS.md, "Soak").
 """
@@ -11,6 +17,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +27,7 @@ from sync.soak import SoakError, SoakSettings, rss_kb, run_soak, schedule
 
 CI = SoakSettings(kiosks=10, seconds=60.0, rate=10.0, broker_restarts=1, central_restarts=1, daemon_kills=2,
                   daemon_down_s=(3.0, 15.0), heartbeat_s=5, offline_alarm_s=5.0, evaluate_every_s=1.0,
-                  sample_every_s=2.0, drain_timeout_s=180.0, seed=20261128)
+                  sample_every_s=2.0, drain_timeout_s=360.0, seed=20261128, tls=True)
 # Growth of one process after its first 10 s (MB); measured growth in CI-sized runs is 0-4 MB.
 GROWTH_BOUND_MB = {"broker": 10.0, "central": 40.0, "syncd": 20.0, "soak": 40.0}
 SYNCD_MAX_MB = 160.0
@@ -29,12 +36,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # The module-scoped soak runs inside the first test's timeout: a minute of feed, the drain, the alarms'
 # clearing and the start and stop of 13 processes, on a shared 2-core machine.
-SOAK_TIMEOUT = 480
+SOAK_TIMEOUT = 600
 
 
-@pytest.fixture(scope="module")
-def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    return run_soak(CI, tmp_path_factory.mktemp("soak"))
+@pytest.fixture(scope="module", params=[CI, replace(CI, tls=False)], ids=["tls", "plain"])
+def report(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    home = tmp_path_factory.mktemp("soak")
+    return {**run_soak(request.param, home), "home": str(home)}
 
 
 @pytest.mark.slow
@@ -51,6 +59,31 @@ def test_soak_loses_nothing_and_stores_nothing_twice(report: dict[str, Any]) -> 
     assert report["with_attachment"] > 0  # photos (two chunks each) went through the faults too
     assert report["resends"] > 0  # the faults did force messages to be sent again
     assert report["ok"] is True
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(SOAK_TIMEOUT)
+def test_soak_ran_over_the_shipped_tls_and_acl_broker_or_plain_tcp(report: dict[str, Any]) -> None:
+    tls = report["tls"]
+    kiosk = Path(report["home"]) / "kiosks" / "soak-0001"
+    if not tls["enabled"]:  # the plain variant: no certificates, anonymous clients on a TCP listener
+        assert tls["broker_url"].startswith("mqtt://") and tls["kiosk_identities_seen"] == 0, tls
+        assert "allow_anonymous true" in tls["listener"] and not (kiosk / "secrets" / "tls_client.pem").exists()
+        return
+    assert tls["broker_url"].startswith("mqtts://"), tls
+    # The broker logged each kiosk and the central connecting under its certificate's identity (the user
+    # name the ACL is keyed on), and nobody else.
+    assert tls["kiosk_identities_seen"] == CI.kiosks, tls
+    assert tls["central_identity_seen"] is True
+    assert tls["other_identities"] == []
+    # The kiosks' listener as the broker ran it: the shipped one, with its files in the broker's folder.
+    listener = tls["listener"]
+    for line in ("require_certificate true", "use_identity_as_username true", "allow_anonymous false",
+                 "acl_file BROKER/kiosk/acl", "crlfile BROKER/kiosk/crl.pem", "cafile BROKER/kiosk/ca.pem"):
+        assert line in listener, (line, listener)
+    assert '"broker_url": "mqtts://' in (kiosk / "device.json").read_text()
+    for name in ("tls_client.pem", "fleet_ca.pem"):
+        assert (kiosk / "secrets" / name).stat().st_mode & 0o077 == 0  # the kiosk's secrets, 0600
 
 
 @pytest.mark.slow
