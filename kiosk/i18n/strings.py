@@ -231,6 +231,12 @@ STRINGS: dict[str, tuple[str, str]] = {
     "svcProvisioning": ("正在开通，等待平台确认…", "Provisioning; waiting for the central…"),
     "svcProvisionNeedsExport": ("还有未导出的未送达数据：请先导出到 U 盘", "Undelivered data not exported: export it to USB first"),
     "svcTimeout": ("维护会话 {n} 秒无操作将自动退出", "Service session ends after {n} s without a touch"),
+    "svcDevices": ("设备选择（每项点选一个）", "Devices (pick one per role)"),
+    "svcDevicesSave": ("保存设备设置", "Save devices"),
+    "svcDevicesSaved": ("设备设置已保存，平台已记录本次修改；重启自助机后新设备生效",
+                        "Devices saved and audited at the central; the new devices apply when the kiosk restarts"),
+    "svcDevicesRestart": ("设备设置已更改：请退出维护模式后重启自助机", "Devices changed: restart the kiosk after the service session"),
+    "svcDevicesRunning": ("正在使用：", "In use now:"),
 }
 
 

@@ -31,7 +31,7 @@ from kiosk.background import BackgroundRunner
 from kiosk.hardware import DOCUMENT, SCANNER, Hardware
 from kiosk.i18n import table
 from kiosk.journey.submitter import Submitter
-from kiosk.service_mode import data, logs, network
+from kiosk.service_mode import data, devices, logs, network
 from kiosk.service_mode.pin import Attempt, PinError, PinPolicy, PinStore
 from kiosk.service_mode.provisioning import provision
 from sync.device import OUTBOX_FILE, DeviceConfig, DeviceConfigError
@@ -704,6 +704,68 @@ class ServiceModeViewModel(QObject):
                                          language=str(config["language_default"]),
                                          elder_mode=bool(config["elder_mode_default"]))
         self._set_message(self._s["svcSavedRestart"] if "heartbeat_interval_s" in updates else self._s["svcSaved"])
+
+    # == devices: camera, ID-card reader and printer choices (drivers.json) ==========================
+    # The running drivers are wired into the resident's screens at start-up (signals, the ID-card thread),
+    # so a change is written and audited now and the new devices are built when the kiosk restarts; the
+    # page says so rather than pretending to apply it live.
+
+    devicesChanged = Signal()
+    dev_root = Path("/dev")  # tests point these at real files in a temporary folder
+    sys_root = Path("/sys")
+    _dev_roles: tuple[devices.RoleChoices, ...] = ()
+    _dev_pick: tuple[tuple[str, str], ...] = ()  # role -> chosen key, as pairs
+    _dev_note = ""
+
+    @Property(list, notify=devicesChanged)
+    def deviceRoles(self) -> list[dict[str, Any]]:
+        pick = dict(self._dev_pick)
+        return [{"role": rc.role, "label": rc.label, "selected": pick.get(rc.role, rc.selected),
+                 "choices": [{"key": c.key, "label": c.label} for c in rc.choices]} for rc in self._dev_roles]
+
+    @Property(str, notify=devicesChanged)
+    def devicesNote(self) -> str:
+        return self._dev_note
+
+    @Slot()
+    def refreshDevices(self) -> None:
+        """List what is plugged in now and select the current setting of every role."""
+        try:
+            self._dev_roles = tuple(devices.choices(self.home, dev_root=self.dev_root, sys_root=self.sys_root))
+        except devices.DevicesError as exc:
+            self._dev_roles = ()
+            self._set_message(str(exc), False)
+        self._dev_pick = ()
+        self.devicesChanged.emit()
+
+    @Slot(str, str)
+    def chooseDevice(self, role: str, key: str) -> None:
+        self.touch()
+        self._dev_pick = tuple({**dict(self._dev_pick), role: key}.items())
+        self.devicesChanged.emit()
+
+    @Slot()
+    def saveDevices(self) -> None:
+        """Validate (the device exists, the set builds) and write drivers.json atomically, then audit it."""
+        self.touch()
+        selection = {rc.role: dict(self._dev_pick).get(rc.role, rc.selected) for rc in self._dev_roles}
+        try:
+            changed = devices.change(self.home, selection, dev_root=self.dev_root, sys_root=self.sys_root)
+        except devices.DevicesError as exc:
+            self._set_message(str(exc), False)
+            return
+        if not changed:
+            self._set_message(self._s["svcNoChange"])
+            return
+        device = self._submitter.device
+        if device is not None:
+            self._submitter.outbox.enqueue_event(device, "config_changed", {
+                "keys": ["drivers"], "source": "technician", "drivers_changed": changed})
+        log.info("devices changed by the technician: %s", ", ".join(changed))
+        self.refreshDevices()
+        self._dev_note = self._s["svcDevicesRestart"]
+        self.devicesChanged.emit()
+        self._set_message(self._s["svcDevicesSaved"])
 
     # == logs ========================================================================================
 

@@ -21,12 +21,20 @@ ColumnLayout {
     }
 
     // Save sits on top: it stays reachable while the on-screen keyboard covers the lower half.
-    BigButton {
-        objectName: "cfgSave"
-        text: root.service.s.svcSave
-        onClicked: {
-            Qt.inputMethod.hide()
-            root.service.saveConfig(root.values())
+    RowLayout {
+        spacing: 16
+        BigButton {
+            objectName: "cfgSave"
+            text: root.service.s.svcSave
+            onClicked: {
+                Qt.inputMethod.hide()
+                root.service.saveConfig(root.values())
+            }
+        }
+        BigButton {
+            objectName: "devSave"
+            text: root.service.s.svcDevicesSave
+            onClicked: root.service.saveDevices()
         }
     }
     GridLayout {
@@ -49,12 +57,60 @@ ColumnLayout {
         }
         BodyText { text: root.service.s.svcHeartbeat }
         KField { id: heartbeatField; objectName: "cfg_heartbeat_interval_s"; inputKind: "digits"; text: "" + root.service.config.heartbeat_interval_s; Layout.fillWidth: true }
-        BodyText { text: root.service.s.svcCameras + " / " + root.service.s.svcPrinter }
+        BodyText { text: root.service.s.svcDevicesRunning }
         BodyText {
             objectName: "cfgHardware"
-            text: root.service.hardwareSummary.join("\n") + "\n" + root.service.s.svcDriversFile
+            text: root.service.hardwareSummary.join("\n")
             Layout.fillWidth: true
         }
     }
-    Item { Layout.fillHeight: true }
+    // Devices (drivers.json): one row of large buttons per role; saved apart from the settings above,
+    // validated against the driver registry, audited, and built when the kiosk restarts.
+    BodyText { text: root.service.s.svcDevices; font.bold: true }
+    BodyText {
+        objectName: "devNote"
+        visible: text !== ""
+        text: root.service.devicesNote
+        color: Theme.error
+        Layout.fillWidth: true
+    }
+    Flickable {
+        objectName: "devList"
+        Layout.fillWidth: true
+        Layout.fillHeight: true
+        clip: true
+        contentHeight: devColumn.implicitHeight
+        ColumnLayout {
+            id: devColumn
+            width: parent.width
+            spacing: 6
+            Repeater {
+                model: root.service.deviceRoles
+                RowLayout {
+                    id: roleRow
+                    required property var modelData
+                    Layout.fillWidth: true
+                    spacing: 12
+                    BodyText { text: roleRow.modelData.label; Layout.preferredWidth: 200; Layout.alignment: Qt.AlignTop }
+                    Flow {
+                        Layout.fillWidth: true
+                        spacing: 8
+                        Repeater {
+                            model: roleRow.modelData.choices
+                            BigButton {
+                                required property var modelData
+                                required property int index
+                                objectName: "dev_" + roleRow.modelData.role + "_" + index
+                                text: modelData.label
+                                secondary: true
+                                checkedLook: modelData.key === roleRow.modelData.selected
+                                onClicked: root.service.chooseDevice(roleRow.modelData.role, modelData.key)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Component.onCompleted: root.service.refreshDevices()
 }
