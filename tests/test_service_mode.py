@@ -293,9 +293,12 @@ def test_selftest_screen_shows_failing_and_passing_drivers_and_runs_each_check(
 
         scanner_cam.replug()  # type: ignore[attr-defined]
         assert ui.process_events_until(lambda: not u.service.busy, 10)
-        ui.tap_named(u.window, "runSelftestButton")
-        assert ui.process_events_until(lambda: all(r["ok"] for r in u.service.drivers) and not u.service.busy, 15), \
-            u.service.drivers
+        # The replugged camera passes the next run (a tap under load may miss the button: tap again).
+        for _ in range(3):
+            ui.tap_named(u.window, "runSelftestButton")
+            if ui.process_events_until(lambda: all(r["ok"] for r in u.service.drivers) and not u.service.busy, 10):
+                break
+        assert all(r["ok"] for r in u.service.drivers), u.service.drivers
         ui.tap_named(u.window, "test_camera.scanner")  # live preview + "scan a test code"
         scanner_cam.show(qr_frame("TEST-CODE-42"))  # type: ignore[attr-defined]
         assert ui.process_events_until(lambda: "识别成功" in u.service.message, 10), u.service.message
