@@ -27,7 +27,7 @@ from drivers.interfaces import DecodedCode, IdentityRecord
 from kiosk import services
 from kiosk.background import BackgroundRunner
 from kiosk.camera.preview import PreviewStore
-from kiosk.catalog.model import Catalog, FormField, ServiceItem, load_catalog
+from kiosk.catalog.model import Catalog, CatalogError, FormField, ServiceItem, load_catalog
 from kiosk.catalog.reload import newer_installed
 from kiosk.hardware import DOCUMENT, SCANNER, Hardware
 from kiosk.i18n import table
@@ -328,7 +328,7 @@ class JourneyViewModel(QObject):
     def openItem(self, code: str) -> None:
         try:
             self._item = self._catalog.item(code)
-        except Exception:
+        except CatalogError:  # a tile of an item the catalogue no longer has: stay where we are
             return
         self._set_error("")
         self.itemChanged.emit()

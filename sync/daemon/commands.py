@@ -257,11 +257,13 @@ class CommandExecutor:
             self._report(command.id, command.action, True, "ok", extra.pop("detail"), extra)
 
     def _catalog_version(self) -> str | None:
+        from kiosk.catalog.model import CatalogError
         from kiosk.catalog.update import installed_catalog
 
         try:
             return installed_catalog(self.home, self.device.command_public_key).catalog.version
-        except Exception:
+        except (CatalogError, OSError) as exc:  # the result still reports; the version is simply unknown
+            log.warning("could not read the catalogue version: %s", type(exc).__name__)
             return None
 
     def _install_catalog(self, data: bytes) -> dict[str, Any]:
