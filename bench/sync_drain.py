@@ -168,9 +168,14 @@ class _Child:
 # -- the measurements --------------------------------------------------------------------------------------
 
 
-def raw_paho(broker: MosquittoBroker, n: int, window: int, payload: int, central: str) -> float:
-    """Messages per second, first publish to last message received by the subscriber."""
+def raw_paho(broker: MosquittoBroker, n: int, window: int, payload: int, central: str,
+             cpu: dict[str, float] | None = None) -> float:
+    """Messages per second, first publish to last message received by the subscriber; ``cpu`` (if given)
+    gets the CPU seconds the publisher's process, the subscriber's process and the broker spent on it."""
     sub = _Child("--serve-sub", broker.url, str(n)) if central == "process" else None
+    assert broker.proc is not None
+    cpu0 = {"broker": _cpu_s(broker.proc.pid), "publisher_process": _cpu_s(os.getpid()),
+            "subscriber": _cpu_s(sub.proc.pid) if sub is not None else 0.0}
     done_at: list[float] = []
     local: Any = None
     if sub is None:
@@ -202,6 +207,8 @@ def raw_paho(broker: MosquittoBroker, n: int, window: int, payload: int, central
     if sub is not None:
         line = sub.readline()
         done_at.append(float(line.split()[1]))
+        if cpu is not None:
+            cpu["subscriber"] = round(_cpu_s(sub.proc.pid) - cpu0["subscriber"], 2)
         sub.finish()
     else:
         deadline = time.monotonic() + 600
@@ -210,6 +217,9 @@ def raw_paho(broker: MosquittoBroker, n: int, window: int, payload: int, central
         local.loop_stop()
         local.disconnect()
     infos[-1].wait_for_publish(10)
+    if cpu is not None:
+        cpu["broker"] = round(_cpu_s(broker.proc.pid) - cpu0["broker"], 2)
+        cpu["publisher_process"] = round(_cpu_s(os.getpid()) - cpu0["publisher_process"], 2)
     pub.loop_stop()
     pub.disconnect()
     return n / (done_at[0] - t0)
@@ -280,7 +290,8 @@ def drain(n: int, window: int, central: str, folder: Path, workers: int = 1, thr
             worker.stop()
             stored = store.count()
             store.close()
-        raw = raw_paho(broker, n, window, 1024, central)
+        raw_cpu: dict[str, float] = {}
+        raw = raw_paho(broker, n, window, 1024, central, raw_cpu)
         raw20 = raw if window == 20 else raw_paho(broker, n, 20, 1024, central)
     outbox.close()
     rate = n / seconds
@@ -290,7 +301,9 @@ def drain(n: int, window: int, central: str, folder: Path, workers: int = 1, thr
         "seconds": round(seconds, 3), "msgs_per_s": round(rate, 1), "raw_paho_msgs_per_s": round(raw, 1),
         "raw_paho_window20_msgs_per_s": round(raw20, 1), "ratio": round(rate / raw, 3),
         "acked": acked, "stored": stored, "envelope_bytes": round(statistics.mean(sizes)),
-        "cpu_s_during_drain": cpu,
+        "cpu_s_during_drain": cpu, "cpu_s_during_raw_paho": raw_cpu,
+        "cpu_ms_per_msg": {"drain": round(sum(v for k, v in cpu.items() if k != "bench_process_total") / n * 1000, 3),
+                           "raw_paho": round(sum(raw_cpu.values()) / n * 1000, 3)},
         "enqueue_ms": {"p50": round(_pct(latencies, 50), 3), "p95": round(_pct(latencies, 95), 3),
                        "p99": round(_pct(latencies, 99), 3), "max": round(max(latencies), 3)},
         "enqueue_total_s": round(enqueue_s, 3),

@@ -17,12 +17,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from sync.central.keys import CentralKeys
 from sync.protocol import signing
 from sync.protocol.envelope import Envelope, EnvelopeError
 from sync.protocol.sealing import SealError
+from sync.protocol.signing import VerifyKey
 from sync.protocol.topics import Topic
 
 MAX_ATTACHMENTS = 20
@@ -32,7 +31,7 @@ MAX_CHUNKS = 4096
 class DeviceKeys(Protocol):
     """Where enrolled device keys come from (``sync.central.trust.Keyring``)."""
 
-    def get(self, device_id: str, *, fresh: bool = False) -> Ed25519PublicKey | None: ...
+    def get(self, device_id: str, *, fresh: bool = False) -> VerifyKey | None: ...
 
 
 class Refused(ValueError):
@@ -77,7 +76,7 @@ def _open_json(keys: CentralKeys, env: Envelope, aad: bytes) -> dict[str, Any]:
     return body
 
 
-def _enrol_key(env: Envelope) -> Ed25519PublicKey | None:
+def _enrol_key(env: Envelope) -> VerifyKey | None:
     if env.kind != "event" or env.meta.get("type") != "enrol":
         return None
     try:

@@ -13,11 +13,9 @@ import binascii
 import threading
 import time
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from sync.central.models import DeviceKey
 from sync.central.store import CentralStore
-from sync.protocol.signing import SignatureError, public_key
+from sync.protocol.signing import SignatureError, VerifyKey, public_key
 
 DEFAULT_TTL_S = 30.0
 UNKNOWN_TTL_S = 5.0  # "no such kiosk" is remembered briefly: an enrolment in another worker shows up soon
@@ -28,9 +26,9 @@ class Keyring:
         self.store = store
         self.ttl_s = ttl_s
         self._lock = threading.Lock()
-        self._cache: dict[str, tuple[float, Ed25519PublicKey | None]] = {}
+        self._cache: dict[str, tuple[float, VerifyKey | None]] = {}
 
-    def get(self, device_id: str, *, fresh: bool = False) -> Ed25519PublicKey | None:
+    def get(self, device_id: str, *, fresh: bool = False) -> VerifyKey | None:
         """The enrolled key of ``device_id``, or None for a kiosk the central does not know."""
         now = time.monotonic()
         with self._lock:
@@ -52,7 +50,7 @@ class Keyring:
             self._cache.pop(device_id, None)
 
 
-def _decode(encoded: str) -> Ed25519PublicKey | None:
+def _decode(encoded: str) -> VerifyKey | None:
     try:
         return public_key(base64.b64decode(encoded, validate=True))
     except (binascii.Error, ValueError, SignatureError):
