@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -28,7 +27,7 @@ from sync.mqtt import new_client
 from sync.outbox.store import Outbox
 from sync.protocol import topics
 from sync.protocol.envelope import Ack, Envelope
-from sync.protocol.signing import DEVICE_KEY_FILE, DeviceSigner, public_key
+from sync.protocol.signing import DEVICE_KEY_FILE, DeviceSigner, VerifyKey, public_key
 
 # Every device make_device creates is enrolled: its key is saved in its home (as provisioning does) and
 # its public half recorded here, then registered in every central the tests start (start_central, or
@@ -48,7 +47,7 @@ class TrackedStore(CentralStore):
 class TestKeyring:
     """The keys of the test devices, for calling ``sync.central.messages.parse`` without a central."""
 
-    def get(self, device_id: str, *, fresh: bool = False) -> Ed25519PublicKey | None:
+    def get(self, device_id: str, *, fresh: bool = False) -> VerifyKey | None:
         raw = _DEVICE_KEYS.get(device_id)
         return public_key(raw) if raw is not None else None
 

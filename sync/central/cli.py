@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -72,23 +73,27 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                           crl_copy=Path(args.crl_copy) if args.crl_copy else None)
         log.info("operators' dashboard on %s", dashboard.url)
     tls, cert_service = _fleet_tls(args.broker, home, store, keys)
-    from sync.central.sequences import DEFAULT_GAP_TIMEOUT_S
-
-    gap_timeout = DEFAULT_GAP_TIMEOUT_S if args.gap_timeout is None else args.gap_timeout
-    workers = [IngestWorker(args.broker, store, keys, worker_id=f"{os.getpid()}-{i}", tls=tls,
-                            gap_timeout_s=gap_timeout, gap_check_s=min(30.0, gap_timeout))  # checked as often as due
-               for i in range(args.workers)]
+    workers = _ingest_workers(args, store, keys, tls)
     stop = _Stop(workers)
     stop_on_signals(stop)
+    from sync.central.ingest_processes import IngestProcesses, ingest_argv
     from sync.central.retention import start_retention  # telemetry older than --telemetry-days goes
 
     retention = start_retention(store, args.telemetry_days)
+    # The store is open (migrated) before any child opens it.
+    children = IngestProcesses(ingest_argv(args.broker, db=args.db or default_db(home), home=str(home),
+                                           workers=args.workers, gap_timeout=args.gap_timeout,
+                                           verbose=args.verbose),
+                               args.processes - 1)
     for w in workers[1:]:
         w.start()
-    log.info("central serving %d ingest worker(s)", len(workers))
+    log.info("central serving %d ingest worker(s) in %d process(es)", len(workers) * args.processes,
+             args.processes)
     try:
+        children.start()
         workers[0].run()
     finally:
+        children.stop()
         for w in workers[1:]:
             w.stop()
         if dashboard is not None:
@@ -98,6 +103,62 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         retention.stop()
         store.close()
     return 0
+
+
+def _ingest_workers(args: argparse.Namespace, store: CentralStore, keys: CentralKeys, tls: Any) -> list[IngestWorker]:
+    """``--workers`` ingest workers of this process (``serve`` and ``ingest``), with ``--gap-timeout``."""
+    from sync.central.sequences import DEFAULT_GAP_TIMEOUT_S
+
+    gap_timeout = DEFAULT_GAP_TIMEOUT_S if args.gap_timeout is None else args.gap_timeout
+    return [IngestWorker(args.broker, store, keys, worker_id=f"{os.getpid()}-{i}", tls=tls,
+                         gap_timeout_s=gap_timeout, gap_check_s=min(30.0, gap_timeout))  # checked as often as due
+            for i in range(args.workers)]
+
+
+PARENT_CHECK_S = 1.0  # how often ``ingest --parent-pid`` looks whether its parent is still there
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    """Ingest workers only (no dashboard, certificate service or retention): ``serve --processes`` runs these,
+    and more can run on this or other hosts against the same broker and database."""
+    home = central_home(args.home)
+    try:
+        keys = CentralKeys.load(home)
+    except KeysError as exc:
+        print(f"kiosk-central ingest: {exc}", file=sys.stderr)
+        return 2
+    ok, tls = _broker_tls(args.broker, home, "ingest")  # the central's identity; certificates are serve's job
+    if not ok:
+        return 2
+    store = CentralStore(args.db or default_db(home))
+    workers = _ingest_workers(args, store, keys, tls)
+    stop = _Stop(workers)
+    stop_on_signals(stop)  # the handler only sets the workers' events: nothing here waits on them
+    threads = [threading.Thread(target=w.run, name=w.client_id, daemon=True) for w in workers]
+    for t in threads:
+        t.start()
+    log.info("central ingest process serving %d worker(s)", len(workers))
+    code = 0
+    try:
+        while not stop.requested:
+            # Returns at once when a worker ends (a signal asks them all to), else every PARENT_CHECK_S.
+            threads[0].join(PARENT_CHECK_S)
+            if stop.requested:
+                break
+            if args.parent_pid is not None and os.getppid() != args.parent_pid:
+                log.warning("parent process %d is gone: ingest process stopping", args.parent_pid)
+                break
+            if not all(t.is_alive() for t in threads):
+                log.error("an ingest worker ended unexpectedly: ingest process stopping")
+                code = 1
+                break
+    finally:
+        for w in workers:
+            w.request_stop()
+        for t in threads:
+            t.join(10.0)
+        store.close()
+    return code
 
 
 def _fleet_tls(broker: str, home: Path, store: CentralStore, keys: CentralKeys) -> tuple[Any, Any]:
@@ -121,6 +182,30 @@ def _gap_timeout(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
     if not 0.1 <= value <= 7 * 86400:
         raise argparse.ArgumentTypeError("give between 0.1 and 604800 seconds")
+    return value
+
+
+def _processes(text: str) -> int:
+    """``serve --processes``: 1 to 64 ingest processes (this one and N-1 children)."""
+    from sync.central.ingest_processes import MAX_PROCESSES
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= MAX_PROCESSES:
+        raise argparse.ArgumentTypeError(f"give between 1 and {MAX_PROCESSES} processes")
+    return value
+
+
+def _workers(text: str) -> int:
+    """``ingest --workers``: at least one."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("give at least 1 worker")
     return value
 
 
@@ -198,8 +283,10 @@ def _cmd_revoke(args: argparse.Namespace) -> int:
 class _Stop:
     def __init__(self, workers: list[IngestWorker]) -> None:
         self.workers = workers
+        self.requested = False
 
     def request_stop(self) -> None:
+        self.requested = True
         for w in self.workers:
             w.request_stop()
 
@@ -460,7 +547,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gap-timeout", type=_gap_timeout, metavar="SECONDS",
                    help="how long a gap in a kiosk's sequence numbers may last before the central asks it to "
                         "send the missing messages again (default 600)")
+    p.add_argument("--processes", type=_processes, default=1, metavar="N",
+                   help="ingest processes (1 to 64, default 1): this one and N-1 `kiosk-central ingest` "
+                        "children, each with --workers workers, restarted if they exit")
     p.set_defaults(func=_cmd_serve)
+
+    p = sub.add_parser("ingest", parents=[common], help="ingest workers only, to scale out (no dashboard, "
+                                                       "certificate service or retention)")
+    p.add_argument("--broker", required=True, help="mqtt://host:port, or mqtts://host:port with the central's "
+                                                   "TLS identity from --home")
+    p.add_argument("--db", help="SQLAlchemy URL (default sqlite in --home)")
+    p.add_argument("--workers", type=_workers, default=1, help="ingest workers on the shared subscription")
+    p.add_argument("--gap-timeout", type=_gap_timeout, metavar="SECONDS",
+                   help="as for serve (default 600)")
+    p.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)  # serve's children: stop when it is gone
+    p.set_defaults(func=_cmd_ingest)
 
     p = sub.add_parser("submissions", parents=[common], help="list stored submissions, personal data masked")
     p.add_argument("--db")
