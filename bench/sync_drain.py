@@ -8,6 +8,10 @@ commits, and the count it stored is checked). In the same run, on the same broke
 QoS 1, one publisher (``max_inflight`` = the daemon's window) and one subscriber (placed where the central
 runs), 1 KB payloads, end to end until the subscriber has received all.
 
+The CPU each path spends per message is reported (``cpu_ms_per_msg``), with what the two mandatory crypto
+checks cost on this machine (device signature, unsealing) and, from those, the best ratio the machine
+allows (``ceiling``; see :func:`ceiling`).
+
 CPU seconds of each part during the drain are read from ``/proc`` (the central's process, the daemon's
 thread, the broker), so where the time goes is measured in the same run; ``--profile DIR`` also writes a
 cProfile of the central's worker thread and of the daemon's thread there (slower; not for the figures).
@@ -225,6 +229,44 @@ def raw_paho(broker: MosquittoBroker, n: int, window: int, payload: int, central
     return n / (done_at[0] - t0)
 
 
+def crypto_floor(keys: CentralKeys, folder: Path, m: int = 2000) -> dict[str, float]:
+    """CPU ms per message of the two checks the central must make on every submission and no raw publish
+    pays for: the device signature (``sync.protocol.signing.verify``, #9) and the unsealing
+    (``Opener.open``, X25519 + HKDF + AES-GCM), on ``m`` envelopes built by a real Outbox."""
+    from bench.ingest import KEYS_BY_DEVICE, build_envelopes
+    from sync.protocol import signing
+    from sync.protocol.envelope import Envelope
+
+    device_id, bodies = build_envelopes(m, keys, folder / "floor")
+    envs = [Envelope.from_bytes(b) for b in bodies]
+    key = signing.public_key(KEYS_BY_DEVICE[device_id])
+    t0 = time.process_time()
+    for env in envs:
+        signing.verify(env, key)
+    t1 = time.process_time()
+    for env in envs:
+        keys.opener.open(env.sealed, aad=env.id.encode("ascii"))
+    t2 = time.process_time()
+    return {"verify_ms": round((t1 - t0) / m * 1000, 4), "unseal_ms": round((t2 - t1) / m * 1000, 4)}
+
+
+def ceiling(raw_rate: float, raw_cpu_ms: float, crypto_ms: float, drain_cpu_ms: float,
+            cores: int) -> dict[str, float]:
+    """What the raw baseline's own cost says about the best ratio this machine allows.
+
+    Both paths are CPU-bound here (the raw one keeps ``raw_cores`` of the cores busy). The guaranteed path
+    does at least what a raw publish does (the same paho client at each end, the same broker) plus the two
+    mandatory crypto checks, so it cannot beat ``cores / (raw_cpu_ms + crypto_ms)`` messages a second: that
+    over ``raw_rate`` is the ceiling. ``budget_ms`` is the CPU per message left, at ratio 0.5, for everything
+    else (JSON, the fsynced SQLite transactions at both ends, sequence tracking, acks); ``rest_ms`` is what
+    that everything else costs today."""
+    best = cores / ((raw_cpu_ms + crypto_ms) / 1000)
+    return {"raw_cores_busy": round(raw_cpu_ms / 1000 * raw_rate, 2),
+            "ratio_ceiling": round(best / raw_rate, 3),
+            "budget_ms_at_ratio_0.5": round(cores / (0.5 * raw_rate) * 1000 - raw_cpu_ms - crypto_ms, 4),
+            "rest_ms": round(drain_cpu_ms - raw_cpu_ms - crypto_ms, 4)}
+
+
 def drain(n: int, window: int, central: str, folder: Path, workers: int = 1, threads: int = 1,
           profile: Path | None = None) -> dict[str, Any]:
     keys = CentralKeys.generate()
@@ -295,6 +337,10 @@ def drain(n: int, window: int, central: str, folder: Path, workers: int = 1, thr
         raw20 = raw if window == 20 else raw_paho(broker, n, 20, 1024, central)
     outbox.close()
     rate = n / seconds
+    floor = crypto_floor(keys, folder)
+    drain_cpu_ms = sum(v for k, v in cpu.items() if k != "bench_process_total") / n * 1000
+    raw_cpu_ms = sum(raw_cpu.values()) / n * 1000
+    crypto_ms = floor["verify_ms"] + floor["unseal_ms"]
     return {
         "n": n, "window": window, "central": central, "central_processes": len(children),
         "workers_per_process": threads if children else 1,
@@ -302,8 +348,8 @@ def drain(n: int, window: int, central: str, folder: Path, workers: int = 1, thr
         "raw_paho_window20_msgs_per_s": round(raw20, 1), "ratio": round(rate / raw, 3),
         "acked": acked, "stored": stored, "envelope_bytes": round(statistics.mean(sizes)),
         "cpu_s_during_drain": cpu, "cpu_s_during_raw_paho": raw_cpu,
-        "cpu_ms_per_msg": {"drain": round(sum(v for k, v in cpu.items() if k != "bench_process_total") / n * 1000, 3),
-                           "raw_paho": round(sum(raw_cpu.values()) / n * 1000, 3)},
+        "cpu_ms_per_msg": {"drain": round(drain_cpu_ms, 3), "raw_paho": round(raw_cpu_ms, 3), **floor},
+        "ceiling": ceiling(raw, raw_cpu_ms, crypto_ms, drain_cpu_ms, os.cpu_count() or 1),
         "enqueue_ms": {"p50": round(_pct(latencies, 50), 3), "p95": round(_pct(latencies, 95), 3),
                        "p99": round(_pct(latencies, 99), 3), "max": round(max(latencies), 3)},
         "enqueue_total_s": round(enqueue_s, 3),
