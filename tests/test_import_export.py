@@ -119,7 +119,8 @@ def test_damaged_forged_or_foreign_exports_store_nothing_they_should_not(
     # A damaged copy (one byte changed, manifest untouched): refused whole.
     damaged = tmp_path / "damaged"
     shutil.copytree(export, damaged)
-    (damaged / "envelopes.jsonl").write_bytes(pristine[:-10] + b"X" + pristine[-9:])
+    other = b"Y" if pristine[-10:-9] == b"X" else b"X"  # always a change (the byte may be an X already)
+    (damaged / "envelopes.jsonl").write_bytes(pristine[:-10] + other + pristine[-9:])
     code, _, err = _import(home, db, damaged)
     assert code == 2 and "does not match its manifest" in err
     # Sealed for another central: refused whole.
