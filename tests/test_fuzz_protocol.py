@@ -18,15 +18,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from sync.central.keys import CentralKeys
-from sync.central.messages import Refused, parse
+from sync.central.messages import Incoming, Refused, parse, parse_batch
 from sync.central.store import CentralStore
+from sync.protocol import batch as batches
 from sync.protocol import commands, signing, topics
 from sync.protocol.envelope import Ack, Envelope, EnvelopeError
 from sync.protocol.ids import new_message_id
+from sync.protocol.sealing import seal
 from sync.protocol.signing import DeviceSigner
 from tests.fuzzing import FUZZ
 from tests.helpers import TEST_KEYRING, sim_enroll
@@ -214,3 +216,91 @@ def test_a_bad_file_checksum_never_assembles(tmp_path: Path) -> None:
         assert store.attachment(lie[0].meta["submission_id"], 0) is None
     finally:
         store.close()
+
+
+# -- up/batch (sync.protocol.batch, sync.central.messages.parse_batch) --------------------------------------
+
+
+UNKNOWN = "fuzz-unknown-kiosk"  # never enrolled
+batch_heads = st.fixed_dictionaries({}, optional={
+    "v": st.sampled_from([1, 2, "1", None, True, 1.0]),
+    "device_id": st.one_of(st.sampled_from([DEVICE, UNKNOWN]), st.text(max_size=12), st.integers()),
+    "n": st.one_of(st.integers(-2, batches.MAX_ENVELOPES + 2), st.booleans(), st.text(max_size=2), st.floats()),
+    "sig": st.one_of(st.binary(max_size=70).map(lambda b: base64.b64encode(b).decode()), st.text(max_size=90),
+                     st.none()),
+})
+
+
+@st.composite
+def unsigned_batches(draw: st.DrawFn) -> bytes:
+    """Lines of junk or envelope-shaped JSON under a header that is sometimes fuzzed, sometimes well formed
+    (right version and count, a 64-byte signature that is not the device's), so every check is reached."""
+    lines = draw(st.lists(st.one_of(st.binary(max_size=120).map(lambda b: b.replace(b"\n", b"")),
+                                    envelope_objects.map(_dump)), max_size=4))
+    if draw(st.booleans()):
+        head: Any = draw(batch_heads)
+    else:
+        head = {"v": 1, "device_id": draw(st.sampled_from([DEVICE, UNKNOWN, "fuzz-kiosk-2"])), "n": len(lines),
+                "sig": base64.b64encode(draw(st.binary(min_size=64, max_size=64))).decode()}
+    return b"\n".join([_dump(head), *lines])
+
+
+@FUZZ
+@given(payload=st.one_of(st.binary(max_size=2000), unsigned_batches()), topic_device=st.sampled_from([DEVICE, UNKNOWN]))
+def test_batch_parser_raises_only_refused_on_arbitrary_bytes(payload: bytes, topic_device: str) -> None:
+    try:
+        items = parse_batch(KEYS, topics.Topic(topic_device, "up", "batch"), payload, TEST_KEYRING)
+    except Refused as exc:
+        assert exc.reason and exc.envelope is None
+        assert exc.alarm is None or exc.message_id is None  # trust failures are never told
+        return
+    assert isinstance(items, list)  # only a batch SIGNER signed gets here (see the next property)
+
+
+def _sealed_submission(seq: int) -> bytes:
+    """A well-formed submission the central accepts, signed by SIGNER (the batch's known-good member)."""
+    message_id = new_message_id()
+    body = json.dumps({"service_code": "X", "fields": [{"id": "n", "value": "v"}], "attachments": []}).encode()
+    env = Envelope(id=message_id, seq=seq, device_id=DEVICE, kind="submission", created_at=1.7e9,
+                   sealed=seal(KEYS.seal.public_raw, body, aad=message_id.encode("ascii")),
+                   meta={"service_code": "X", "receipt_no": "R1", "attachments": []})
+    return SIGNER.sign(env).to_bytes()
+
+
+_VALID_BASE = json.loads(_sealed_submission(1))
+# Mostly-valid envelopes: a good submission with some fields fuzzed (another kind, another device, junk
+# meta or sealed part), so that items get past the envelope decoder and reach the content checks.
+near_envelopes = envelope_objects.map(lambda fuzz: {**_VALID_BASE, **fuzz})
+
+
+@FUZZ
+@given(objs=st.lists(st.tuples(st.one_of(envelope_objects, near_envelopes), st.booleans()), max_size=5),
+       good_at=st.one_of(st.none(), st.integers(0, 5)))
+def test_batch_parser_items_are_incoming_or_refused_and_alarms_are_never_told(
+        objs: list[tuple[dict[str, Any], bool]], good_at: int | None) -> None:
+    raws: list[bytes] = []
+    for obj, sign in objs:
+        raw = _dump(obj)
+        if sign:
+            with contextlib.suppress(EnvelopeError, signing.SignatureError):
+                raw = SIGNER.sign(Envelope.from_bytes(raw)).to_bytes()
+        raws.append(raw)
+    good = None
+    if good_at is not None:
+        good = _sealed_submission(good_at + 1)
+        raws.insert(min(good_at, len(raws)), good)
+    assume(raws and all(b"\n" not in r for r in raws))
+    payload = batches.encode(SIGNER, DEVICE, raws)  # the batch signature verifies: each item is judged
+    items = parse_batch(KEYS, topics.Topic(DEVICE, "up", "batch"), payload, TEST_KEYRING)
+    assert len(items) == len(raws)
+    for raw, item in zip(raws, items, strict=True):
+        if isinstance(item, Incoming):
+            assert item.envelope is not None and item.envelope.kind == "submission" and item.refusal is None
+            assert item.topic == topics.Topic(DEVICE, "up", "submission") and len(item.digest) == 64
+            assert item.digest == signing.digest(item.envelope)
+        else:
+            assert isinstance(item, Refused) and item.reason
+            assert item.alarm is None or item.message_id is None  # trust failures are never told
+            assert item.message_id is None or (item.envelope is not None and item.envelope.id == item.message_id)
+        if raw is good:
+            assert isinstance(item, Incoming)

@@ -22,7 +22,7 @@ from sqlalchemy.exc import DataError, OperationalError, SQLAlchemyError, Stateme
 from sync.central import fleet, sequences
 from sync.central.cert_service import RevokedDevices
 from sync.central.keys import CentralKeys
-from sync.central.messages import DeviceKeys, Incoming, Refused, parse
+from sync.central.messages import DeviceKeys, Incoming, Refused, parse, parse_batch
 from sync.central.store import Acks, CentralStore
 from sync.central.trust import Keyring
 from sync.daemon.backoff import Backoff
@@ -160,27 +160,42 @@ class IngestWorker:
             self.refused_total += 1
             log.warning("refused a %s from revoked device %s", topic.kind, topic.device_id)
             return
+        results: list[Incoming | Refused]
         try:
-            item = parse(self.keys, topic, bytes(message.payload), self.device_keys)
+            if topic.kind == "batch":
+                results = parse_batch(self.keys, topic, bytes(message.payload), self.device_keys)
+            else:
+                results = [parse(self.keys, topic, bytes(message.payload), self.device_keys)]
         except Refused as exc:
+            results = [exc]
+        for result in results:
+            self._take(_client, topic, result)
+
+    def _take(self, client: mqtt.Client, topic: topics.Topic, result: Incoming | Refused) -> None:
+        """Queue a parsed message for the next commit, or account for a refused one."""
+        if isinstance(result, Refused):
+            exc = result
             self.refused_total += 1
             log.warning("refused a %s from %s: %s", topic.kind, topic.device_id, exc.reason)
             if exc.alarm is not None:
                 self._note_alarm(topic.device_id, *exc.alarm)
             if exc.envelope is not None:
                 # Authenticated: refused after the commit that accounts for its sequence number.
-                item = Incoming(topic, exc.envelope, refusal=exc.reason)
+                kind = topic.kind if topic.kind != "batch" else "submission"
+                item = Incoming(topics.Topic(topic.device_id, "up", kind), exc.envelope, refusal=exc.reason)
             elif exc.message_id is not None:
                 self._refused[topic.device_id].append((exc.message_id, exc.reason))
                 return
             else:
                 return
+        else:
+            item = result
         if not self._batch:
             self._batch_started = time.monotonic()
         self._batch.append(item)
         if item.envelope is not None and item.envelope.meta.get("type") == "enrol" and item.topic.kind == "event":
             # Committed now, so the kiosk's next messages (often in this same read) find its key.
-            self._flush(_client)
+            self._flush(client)
             self.device_keys_forget(item.device_id)
 
     def device_keys_forget(self, device_id: str) -> None:

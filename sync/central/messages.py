@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from sync.central.keys import CentralKeys
+from sync.protocol import batch as batches
 from sync.protocol import signing
 from sync.protocol.envelope import Envelope, EnvelopeError
 from sync.protocol.sealing import SealError
 from sync.protocol.signing import VerifyKey
-from sync.protocol.topics import Topic
+from sync.protocol.topics import Topic, TopicError
 
 MAX_ATTACHMENTS = 20
 MAX_CHUNKS = 4096
@@ -113,6 +114,8 @@ def authenticate(topic: Topic, env: Envelope, device_keys: DeviceKeys) -> str:
 
 
 def parse(keys: CentralKeys, topic: Topic, payload: bytes, device_keys: DeviceKeys) -> Incoming:
+    if topic.kind == "batch":
+        raise Refused("a batch is read by parse_batch")
     if topic.kind == "status":
         try:
             status = json.loads(payload)
@@ -180,3 +183,58 @@ def _attachment(topic: Topic, env: Envelope, digest: str) -> Incoming:
         raise Refused("attachment chunk fails its checksum", env.id)
     env.meta_str("file_sha256")
     return Incoming(topic, env, digest=digest)
+
+
+def parse_batch(keys: CentralKeys, topic: Topic, payload: bytes,
+                device_keys: DeviceKeys) -> list[Incoming | Refused]:
+    """An ``up/batch`` (sync.protocol.batch): one signature check for the batch, then each envelope as
+    :func:`parse` reads an ``up/submission`` (its digest, its content). Raises :class:`Refused` for the
+    whole batch (unreadable, unsigned, a bad signature, another kiosk's, an unknown kiosk: never told, an
+    alarm for trust failures); returns one :class:`Incoming` or :class:`Refused` per envelope otherwise."""
+    try:
+        batch = batches.decode(payload)
+    except batches.BatchError as exc:
+        if exc.code == "unreadable":
+            raise Refused(f"unreadable batch: {exc.reason}") from exc
+        code = "unsigned" if exc.code == "unsigned" else "bad_signature"
+        raise Refused(f"batch signature: {exc.code}", alarm=(code, "critical", f"batch refused: {exc.code}")) \
+            from exc
+    if batch.device_id != topic.device_id:
+        raise Refused("device id does not match the topic",
+                      alarm=("topic_mismatch", "critical", f"a batch naming {batch.device_id} on this kiosk's topic"))
+    key = device_keys.get(topic.device_id)
+    if key is None:
+        raise Refused("unknown device", alarm=("unknown_device", "critical", "messages from a kiosk with no "
+                                                                                  "enrolled key"))
+    try:
+        try:
+            batches.verify(batch, key)
+        except batches.BatchError:
+            fresh = device_keys.get(topic.device_id, fresh=True)  # re-enrolled since the cache was filled?
+            if fresh is None:
+                raise
+            batches.verify(batch, fresh)
+    except batches.BatchError as exc:
+        raise Refused(f"batch signature: {exc.code}", alarm=("bad_signature", "critical",
+                                                             f"batch refused: {exc.code}")) from exc
+    as_submission = Topic(topic.device_id, "up", "submission")
+    out: list[Incoming | Refused] = []
+    for raw in batch.envelopes:
+        try:
+            env = Envelope.from_bytes(raw)
+        except EnvelopeError as exc:
+            out.append(Refused(f"unreadable envelope in a batch: {exc}"))
+            continue
+        if env.device_id != topic.device_id:
+            out.append(Refused("device id does not match the topic", alarm=(
+                "topic_mismatch", "critical", f"a batched message naming {env.device_id} on this kiosk's topic")))
+            continue
+        try:
+            if env.kind not in batches.BATCHED_KINDS:
+                raise Refused("this kind does not travel in a batch", env.id)
+            digest = signing.digest(env)
+            out.append(_content(keys, as_submission, env, digest))
+        except (Refused, EnvelopeError, signing.SignatureError, TopicError) as exc:
+            reason = exc.reason if isinstance(exc, Refused) else str(exc)
+            out.append(Refused(reason, env.id, envelope=env))
+    return out

@@ -9,20 +9,34 @@ from typing import Any
 
 from sync.cli_common import stop_on_signals
 from sync.daemon.commands import CommandExecutor
-from sync.daemon.service import SyncDaemon
+from sync.daemon.service import BATCH_SIZE, SyncDaemon
 from sync.daemon.watchdog import LoopWatchdog
 from sync.device import DeviceConfig, DeviceConfigError, resolve_home
 from sync.kiosk_config import load_config
 from sync.logconfig import setup_logging
 from sync.outbox.store import open_outbox
+from sync.protocol.batch import MAX_ENVELOPES
 
 EXIT_RESTART = 75  # a new release was switched to (or rolled back): systemd's Restart= starts it
+
+
+def _batch_size(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= MAX_ENVELOPES:
+        raise argparse.ArgumentTypeError(f"give between 1 and {MAX_ENVELOPES}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kiosk-syncd", description="Deliver the kiosk's outbox to the central.")
     parser.add_argument("--home", help="kiosk data folder (default $KIOSK_HOME or ~/.local/share/kiosk)")
     parser.add_argument("--window", type=int, default=20, help="messages in flight at once (default 20)")
+    parser.add_argument("--batch-size", type=_batch_size, default=BATCH_SIZE,
+                        help=f"queued submissions sent together in one up/batch message (1 to {MAX_ENVELOPES}, "
+                             f"default {BATCH_SIZE}; 1 sends each alone, for a central older than up/batch)")
     parser.add_argument("-v", "--verbose", action="store_true")
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
@@ -48,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             daemon.request_stop()
 
     executor = CommandExecutor(outbox, device, home, on_config=apply_settings, on_restart=request_restart)
-    daemon = SyncDaemon(outbox, device, window=args.window,
+    daemon = SyncDaemon(outbox, device, window=args.window, batch_size=args.batch_size,
                         heartbeat_interval_s=float(settings.get("heartbeat_interval_s", 30.0)),
                         command_handler=executor.handle)
     executor.resume_updates()  # confirm or roll back a release switched to before this start

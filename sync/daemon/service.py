@@ -24,6 +24,7 @@ from sync.daemon.resend import ResendPolicy, requeue_due
 from sync.device import DeviceConfig
 from sync.mqtt import new_client
 from sync.outbox.store import Outbox, Outgoing
+from sync.protocol import batch as batches
 from sync.protocol import topics
 from sync.protocol.envelope import Envelope, EnvelopeError
 
@@ -33,6 +34,8 @@ APP_VERSION = "0.1.0"
 MARKS_INTERVAL_S = 0.02  # delivery marks are written at most this often, in one transaction
 MARKS_BATCH = 200
 PREFETCH = 200
+BATCH_SIZE = 20  # submissions per up/batch message (sync.protocol.batch); 1 sends each on up/submission
+BATCH_BYTES = 256 * 1024  # ... and at most this many bytes of envelopes in one
 READ_AHEAD_PACKETS = 100
 RESEND_MIN_INTERVAL_S = 5.0  # resend requests closer together than this are ignored (the central asks again)
 _SIGNED_TAIL = b',"sig":"'  # Envelope.to_bytes puts a signature last: ...,"sig":"<88 base64>"}
@@ -44,8 +47,9 @@ class SyncDaemon:
     def __init__(self, outbox: Outbox, device: DeviceConfig, *, window: int = 20,
                  resend_after_s: float = 60.0, poll_interval_s: float = 0.1, keepalive_s: int = 30,
                  heartbeat_interval_s: float = 30.0, backoff: Backoff | None = None,
-                 command_handler: Callable[[bytes], None] | None = None) -> None:
+                 command_handler: Callable[[bytes], None] | None = None, batch_size: int = BATCH_SIZE) -> None:
         self.outbox = outbox
+        self.batch_size = max(1, min(batch_size, batches.MAX_ENVELOPES))  # submissions per up/batch; 1: none
         self.device = device
         self.window = window
         self.resend_after_s = resend_after_s
@@ -58,7 +62,7 @@ class SyncDaemon:
         self.heartbeat_interval_s = heartbeat_interval_s
         self.command_handler = command_handler
         self.renewal = CertRenewal.for_device(outbox.path.parent, device)  # TLS fleets: certificate renewal
-        self._inflight: dict[int, str] = {}  # paho mid -> outbox message id
+        self._inflight: dict[int, tuple[str, ...]] = {}  # paho mid -> outbox message id(s) (several: a batch)
         self._inflight_telemetry: dict[int, int] = {}  # paho mid -> telemetry queue row
         self._started = time.time()
         self._refusing: str | None = None
@@ -249,17 +253,28 @@ class SyncDaemon:
             skip = self._published + [m.id for m in self._queue]
             self._queue.extend(self.outbox.pending_batch(max(PREFETCH, room), exclude=skip))
         sent: list[str] = []
-        while self._queue and len(sent) < room:
-            msg = self._queue[0]
-            info = client.publish(topics.up(self.device.device_id, msg.kind), self._signed(msg.body), qos=1)
+        messages = 0  # MQTT messages: what the window counts (a batch is one)
+        while self._queue and messages < room:
+            group = self._next_group()
+            if len(group) > 1:
+                signer = self.outbox.key_file.signer()
+                assert signer is not None  # _next_group groups only when the kiosk has its key
+                topic = topics.up(self.device.device_id, "batch")
+                payload = batches.encode(signer, self.device.device_id, [self._signed(m.body) for m in group])
+            else:
+                topic = topics.up(self.device.device_id, group[0].kind)
+                payload = self._signed(group[0].body)
+            info = client.publish(topic, payload, qos=1)
             if info.rc != mqtt.MQTT_ERR_SUCCESS:
                 log.info("publish not accepted by the client: %s", info.rc)
                 break
-            self._queue.popleft()
-            self._inflight[info.mid] = msg.id
-            sent.append(msg.id)
+            for _ in group:
+                self._queue.popleft()
+            self._inflight[info.mid] = tuple(m.id for m in group)
+            sent.extend(m.id for m in group)
+            messages += 1
         self._published.extend(sent)
-        room -= len(sent)
+        room -= messages
         published = len(sent)
         if room > 0:
             busy = set(self._inflight_telemetry.values())
@@ -273,6 +288,24 @@ class SyncDaemon:
                 room -= 1
                 published += 1
         return published
+
+    def _next_group(self) -> list[Outgoing]:
+        """The next message(s) to publish from the head of the queue: a run of submissions, up to
+        ``batch_size`` and ``BATCH_BYTES``, travels as one ``up/batch`` (sync.protocol.batch); anything
+        else, and every row of a kiosk without its device key yet, alone."""
+        head = self._queue[0]
+        if self.batch_size <= 1 or head.kind not in batches.BATCHED_KINDS \
+                or self.outbox.key_file.signer() is None:
+            return [head]
+        group: list[Outgoing] = []
+        size = 0
+        for msg in self._queue:
+            if msg.kind not in batches.BATCHED_KINDS or len(group) >= self.batch_size \
+                    or (group and size + len(msg.body) + 1 > BATCH_BYTES) or b"\n" in msg.body:
+                break
+            group.append(msg)
+            size += len(msg.body) + 1
+        return group or [head]
 
     def _signed(self, body: bytes) -> bytes:
         """A row queued before the kiosk had its device key is signed now (the central refuses unsigned
@@ -295,16 +328,17 @@ class SyncDaemon:
             if not reason_code.is_failure:
                 self.outbox.telemetry_done([row_id])
             return
-        message_id = self._inflight.pop(mid, None)
-        if message_id is None:
+        message_ids = self._inflight.pop(mid, None)
+        if message_ids is None:
             return
         # paho fires on_publish for MQTT 5 PUBACK failures too: such a message was not accepted.
         if reason_code.is_failure:
             log.warning("broker refused a message: %s", reason_code)
-            if message_id in self._published:
-                self._published.remove(message_id)  # never marked sent: it simply stays pending
-            else:
-                self.outbox.mark_pending([message_id], f"puback {reason_code}")
+            for message_id in message_ids:
+                if message_id in self._published:
+                    self._published.remove(message_id)  # never marked sent: it simply stays pending
+                else:
+                    self.outbox.mark_pending([message_id], f"puback {reason_code}")
 
     # -- receiving -----------------------------------------------------------------------------------
 

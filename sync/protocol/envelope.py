@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from sync.protocol.topics import UP_KINDS, TopicError, check_device_id
+from sync.protocol.topics import ENVELOPE_KINDS, TopicError, check_device_id
 
 VERSION = 1
 MAX_ENVELOPE_BYTES = 512 * 1024
@@ -108,7 +108,7 @@ class Envelope:
         )
         if not 1 <= len(env.id) <= 64 or not env.id.isascii() or not 0 <= env.seq < 2**53:
             raise EnvelopeError("envelope id or seq out of range")
-        if env.kind not in UP_KINDS:
+        if env.kind not in ENVELOPE_KINDS:
             raise EnvelopeError("unknown envelope kind")
         return env
 

@@ -137,6 +137,10 @@ class DeviceSigner:
         """``env`` with its device signature (any previous one replaced)."""
         return replace(env, sig=self._key.sign(signing_bytes(env)))
 
+    def sign_bytes(self, data: bytes) -> bytes:
+        """A raw signature over ``data``, for callers with their own domain prefix (``sync.protocol.batch``)."""
+        return self._key.sign(data)
+
     def save(self, home: Path) -> Path:
         """Write the key as provisioning does: ``{home}/secrets/device_key``, folder 0700, file 0600."""
         path = home / DEVICE_KEY_FILE

@@ -6,7 +6,9 @@ import re
 from dataclasses import dataclass
 
 ROOT = "kiosk/v1"
-UP_KINDS = frozenset({"submission", "attachment", "status", "telemetry", "event"})
+UP_KINDS = frozenset({"submission", "attachment", "status", "telemetry", "event", "batch"})
+# What an envelope's own "kind" may be: up/batch carries submission envelopes (sync.protocol.batch).
+ENVELOPE_KINDS = UP_KINDS - {"batch"}
 DOWN_KINDS = frozenset({"ack", "cmd"})
 # The central's presence (retained; its Will says offline). Kiosks send every unacked message again
 # when a new central epoch comes online, as Sparkplug's primary-host STATE does: what the broker
