@@ -159,10 +159,16 @@ def test_fifty_kiosks_online_then_killed_and_silent_ones_late_then_offline(
         assert all(r["site"] and r["heartbeat_interval_s"] == HEARTBEAT_S for r in listed.values())
         _browser_login(browser, dashboard.url, "li")
         _wait(browser, lambda d: d.find_elements(By.ID, "who"), what="the fleet page")
-        shown = browser.execute_script(
-            "return Array.from(document.querySelectorAll('tr[data-device^=\"' + arguments[0] + '\"]'))"
-            ".map(r => [r.dataset.device, r.dataset.state]);", prefix)
-        assert len(shown) == 50 and {s for _, s in shown} == {"online"}
+
+        def shown() -> list[list[str]]:
+            return list(browser.execute_script(
+                "return Array.from(document.querySelectorAll('tr[data-device^=\"' + arguments[0] + '\"]'))"
+                ".map(r => [r.dataset.device, r.dataset.state]);", prefix))
+
+        # The page follows the fleet live: under a loaded CI machine one 2 s heartbeat can be briefly late
+        # (late at 3 s), so wait for the page to show all fifty online rather than test one instant.
+        _wait(browser, lambda _d: len(rows := shown()) == 50 and {s for _, s in rows} == {"online"}, timeout=20,
+              what="the fifty kiosks online on the fleet page")
 
         # Two killed (the Will: offline at once); five lose their cable (silent: late, then offline).
         killed = [direct.device_id(0), direct.device_id(1)]
@@ -171,20 +177,28 @@ def test_fifty_kiosks_online_then_killed_and_silent_ones_late_then_offline(
         direct.kill(1)
         proxy.freeze()
         frozen_at = time.time()
-        first: dict[str, dict[str, float]] = {d: {} for d in silent}
+        # Each change of state is bracketed by the silence (now - last_seen) at the poll before it and at the
+        # poll that saw it: the threshold must lie between the two. Polls slowed by a loaded machine (fifty
+        # kiosks run in this process) widen the bracket but cannot make a correct threshold fail.
+        changes: dict[str, dict[str, tuple[float, float]]] = {d: {} for d in silent}
+        seen: dict[str, tuple[str, float]] = {}
         deadline = time.monotonic() + OFFLINE_AFTER_S + 15
-        while time.monotonic() < deadline and not all("offline" in v for v in first.values()):
+        while time.monotonic() < deadline and not all("offline" in v for v in changes.values()):
             now = time.time()
             rows = {r["device_id"]: r for r in fleet.fleet_list(central.store, now)}
             for d in silent:
-                state = rows[d]["state"]
-                if state != "online" and state not in first[d]:
-                    first[d][state] = now - float(rows[d]["last_seen"])  # silence when it changed
+                state, silence = rows[d]["state"], now - float(rows[d]["last_seen"])
+                before = seen.get(d)
+                if before is not None and before[0] != state and state not in changes[d]:
+                    changes[d][state] = (before[1], silence)
+                seen[d] = (state, silence)
             time.sleep(0.1)
         for d in silent:
-            assert "late" in first[d] and "offline" in first[d], (d, first[d])
-            assert LATE_AFTER_S <= first[d]["late"] < LATE_AFTER_S + 1.0, (d, first[d])
-            assert OFFLINE_AFTER_S <= first[d]["offline"] < OFFLINE_AFTER_S + 1.0, (d, first[d])
+            assert set(changes[d]) == {"late", "offline"}, (d, changes[d])  # online -> late -> offline
+            assert changes[d]["late"][0] < LATE_AFTER_S + 0.25 and changes[d]["late"][1] >= LATE_AFTER_S, \
+                (d, changes[d])
+            assert changes[d]["offline"][0] < OFFLINE_AFTER_S + 0.25 \
+                and changes[d]["offline"][1] >= OFFLINE_AFTER_S, (d, changes[d])
         listed = _cli_fleet(db, prefix)
         assert {d: listed[d]["state"] for d in killed + silent} == dict.fromkeys(killed + silent, "offline")
         assert [d for d, r in listed.items() if r["state"] != "online"] == sorted(killed + silent)

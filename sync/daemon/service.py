@@ -236,9 +236,14 @@ class SyncDaemon:
             info = client.publish(topics.up(self.device.device_id, "status"),
                                   self._status_payload("offline"), qos=1, retain=True)
             deadline = time.monotonic() + 2.0
-            while not info.is_published() and time.monotonic() < deadline:
-                if client.loop(timeout=0.05) != mqtt.MQTT_ERR_SUCCESS:
-                    break
+            try:
+                while not info.is_published() and time.monotonic() < deadline:
+                    if client.loop(timeout=0.05) != mqtt.MQTT_ERR_SUCCESS:
+                        break
+            except RuntimeError:
+                # paho raises from is_published() once the connection is lost: the broker then publishes
+                # the Last Will (offline) for us, so there is nothing left to do but stop.
+                log.info("connection lost while saying offline; the Last Will says it")
             client.disconnect()
         self.connected.clear()
 
