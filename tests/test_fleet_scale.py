@@ -201,11 +201,15 @@ def test_fifty_kiosks_online_then_killed_and_silent_ones_late_then_offline(
                 and changes[d]["offline"][1] >= OFFLINE_AFTER_S, (d, changes[d])
         listed = _cli_fleet(db, prefix)
         assert {d: listed[d]["state"] for d in killed + silent} == dict.fromkeys(killed + silent, "offline")
-        assert [d for d, r in listed.items() if r["state"] != "online"] == sorted(killed + silent)
+        # Nothing else went offline. (With 2 s heartbeats and fifty kiosks in this process, a loaded machine can
+        # make another kiosk's heartbeat a second late for a moment: "late" is tolerated, "offline" is not.)
+        assert {d for d, r in listed.items() if r["state"] == "offline"} == set(killed + silent)
         # The open page followed without a reload.
         _wait(browser, lambda d: all(_row_state(d, x) == "offline" for x in killed + silent), 20,
               "the dashboard showing them offline")
-        assert all(_row_state(browser, direct.device_id(i)) == "online" for i in range(2, 45))
+        others = [direct.device_id(i) for i in range(2, 45)]
+        assert not [x for x in others if _row_state(browser, x) == "offline"]
+        _wait(browser, lambda d: all(_row_state(d, x) == "online" for x in others), 20, "the other kiosks online")
         assert time.time() - frozen_at < OFFLINE_AFTER_S + 30
     finally:
         proxy.close()

@@ -150,9 +150,11 @@ def publish(broker_url: str, device_ids: Sequence[str], payload: bytes, *,
         for device_id, info in infos:
             if info.rc != mqtt.MQTT_ERR_SUCCESS:
                 continue
-            with contextlib.suppress(RuntimeError, ValueError):
+            published = False
+            with contextlib.suppress(RuntimeError, ValueError):  # paho raises both once the connection is lost
                 info.wait_for_publish(max(0.01, deadline - time.monotonic()))
-            if info.is_published() and info.mid not in failed_mids:
+                published = info.is_published()
+            if published and info.mid not in failed_mids:
                 accepted.append(device_id)
         if not accepted and infos:
             raise PublishError("the broker did not acknowledge the command in time")
