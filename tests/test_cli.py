@@ -118,3 +118,10 @@ def test_device_config_round_trip(tmp_path: Path) -> None:
     cfg = DeviceConfig("k-1", "site", "mqtt://127.0.0.1:1883", "A" * 43 + "=")
     cfg.save(tmp_path)
     assert DeviceConfig.load(tmp_path) == cfg
+
+
+@pytest.mark.parametrize(("value", "why"), [("0", "give between 1 and 64"), ("65", "give between 1 and 64"),
+                                            ("many", "is not a whole number")])
+def test_syncd_batch_size_out_of_range_is_refused(tmp_path: Path, value: str, why: str) -> None:
+    out = run("kiosk-syncd", "--home", str(tmp_path), "--batch-size", value)
+    assert out.returncode == 2 and "--batch-size" in out.stderr and why in out.stderr

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from sync.central.ingest import IngestWorker
+from sync.central.ingest_processes import MAX_PROCESSES
 from sync.central.keys import CentralKeys, KeysError
 from sync.central.store import CentralStore
-from sync.cli_common import print_json, stop_on_signals
+from sync.cli_common import print_json, stop_on_signals, whole_number
 from sync.logconfig import setup_logging
 
 log = logging.getLogger("kiosk.central")
@@ -182,30 +183,6 @@ def _gap_timeout(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
     if not 0.1 <= value <= 7 * 86400:
         raise argparse.ArgumentTypeError("give between 0.1 and 604800 seconds")
-    return value
-
-
-def _processes(text: str) -> int:
-    """``serve --processes``: 1 to 64 ingest processes (this one and N-1 children)."""
-    from sync.central.ingest_processes import MAX_PROCESSES
-
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 1 <= value <= MAX_PROCESSES:
-        raise argparse.ArgumentTypeError(f"give between 1 and {MAX_PROCESSES} processes")
-    return value
-
-
-def _workers(text: str) -> int:
-    """``ingest --workers``: at least one."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("give at least 1 worker")
     return value
 
 
@@ -547,7 +524,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gap-timeout", type=_gap_timeout, metavar="SECONDS",
                    help="how long a gap in a kiosk's sequence numbers may last before the central asks it to "
                         "send the missing messages again (default 600)")
-    p.add_argument("--processes", type=_processes, default=1, metavar="N",
+    p.add_argument("--processes", type=whole_number(1, MAX_PROCESSES, "processes"), default=1, metavar="N",
                    help="ingest processes (1 to 64, default 1): this one and N-1 `kiosk-central ingest` "
                         "children, each with --workers workers, restarted if they exit")
     p.set_defaults(func=_cmd_serve)
@@ -557,7 +534,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--broker", required=True, help="mqtt://host:port, or mqtts://host:port with the central's "
                                                    "TLS identity from --home")
     p.add_argument("--db", help="SQLAlchemy URL (default sqlite in --home)")
-    p.add_argument("--workers", type=_workers, default=1, help="ingest workers on the shared subscription")
+    p.add_argument("--workers", type=whole_number(1, None, "worker(s)"), default=1,
+                   help="ingest workers on the shared subscription")
     p.add_argument("--gap-timeout", type=_gap_timeout, metavar="SECONDS",
                    help="as for serve (default 600)")
     p.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)  # serve's children: stop when it is gone

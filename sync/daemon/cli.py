@@ -7,7 +7,7 @@ import sys
 import threading
 from typing import Any
 
-from sync.cli_common import stop_on_signals
+from sync.cli_common import stop_on_signals, whole_number
 from sync.daemon.commands import CommandExecutor
 from sync.daemon.service import BATCH_SIZE, SyncDaemon
 from sync.daemon.watchdog import LoopWatchdog
@@ -20,21 +20,11 @@ from sync.protocol.batch import MAX_ENVELOPES
 EXIT_RESTART = 75  # a new release was switched to (or rolled back): systemd's Restart= starts it
 
 
-def _batch_size(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 1 <= value <= MAX_ENVELOPES:
-        raise argparse.ArgumentTypeError(f"give between 1 and {MAX_ENVELOPES}")
-    return value
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="kiosk-syncd", description="Deliver the kiosk's outbox to the central.")
     parser.add_argument("--home", help="kiosk data folder (default $KIOSK_HOME or ~/.local/share/kiosk)")
     parser.add_argument("--window", type=int, default=20, help="messages in flight at once (default 20)")
-    parser.add_argument("--batch-size", type=_batch_size, default=BATCH_SIZE,
+    parser.add_argument("--batch-size", type=whole_number(1, MAX_ENVELOPES), default=BATCH_SIZE,
                         help=f"queued submissions sent together in one up/batch message (1 to {MAX_ENVELOPES}, "
                              f"default {BATCH_SIZE}; 1 sends each alone, for a central older than up/batch)")
     parser.add_argument("-v", "--verbose", action="store_true")
