@@ -8,10 +8,13 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 # System packages: broker, zbar, sound and xcb libraries Qt needs, CJK fonts, locales, venv support.
+# espeak-ng (with espeak-ng-data) is the offline speech engine of the voice prompts (docs/VOICE.md).
+# iproute2 and ethtool: bench/link.py shapes a network namespace with tc tbf and turns off segmentation offloads.
 PACKAGES=(
   mosquitto
   libzbar0
   libpulse0 libpulse-mainloop-glib0
+  espeak-ng espeak-ng-data
   fonts-wqy-microhei fonts-dejavu-core
   tesseract-ocr tesseract-ocr-chi-sim
   locales
@@ -23,6 +26,7 @@ PACKAGES=(
   chromium chromium-driver
   postgresql
   systemd dpkg-dev fakeroot lintian binutils libspeechd2
+  iproute2 ethtool
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -59,13 +63,23 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 
-# Reinstall only when the project's metadata changed.
+# Reinstall only when the project's metadata or the lock changed. The dependencies come from the one pin set,
+# packaging/requirements.lock (exact versions and hashes): the same the appliance bundle is built from.
 stamp=.venv/.kiosk-installed
-want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$(cat pyproject.toml packaging/requirements.lock | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  echo "[setup] installing the project and its dependencies into .venv"
+  echo "[setup] installing the locked dependencies and the project into .venv"
   .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING: Location' || true
-  .venv/bin/python -m pip install -q -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' || true
+  .venv/bin/python -m pip install -q --require-hashes --no-deps -r packaging/requirements.lock 2>&1 \
+    | grep -v '^WARNING: Location' || true
+  .venv/bin/python -m pip install -q --no-deps -e . 2>&1 | grep -v '^WARNING: Location' || true
+  extras=$(.venv/bin/python packaging/check-lock --extras)
+  if [ -n "$extras" ]; then  # installed earlier, no longer locked
+    # shellcheck disable=SC2086
+    .venv/bin/python -m pip uninstall -q -y $extras 2>&1 | grep -v '^WARNING: Location' || true
+  fi
+  .venv/bin/python packaging/check-lock >/dev/null \
+    || { .venv/bin/python packaging/check-lock >&2; echo "[setup] .venv does not match the lock" >&2; exit 1; }
   .venv/bin/python -c 'import PySide6.QtQuick, paho.mqtt, sqlalchemy, zxingcpp, pyzbar.pyzbar, cv2' \
     || { echo "[setup] the project's Python dependencies did not install" >&2; exit 1; }
   echo "$want" > "$stamp"

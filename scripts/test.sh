@@ -8,5 +8,7 @@ echo "[test] ruff"
 .venv/bin/ruff check .
 echo "[test] mypy"
 .venv/bin/mypy
+echo "[test] import contracts"
+.venv/bin/lint-imports  # [tool.importlinter] in pyproject.toml; docs/ARCHITECTURE.md, "Contracts"
 echo "[test] pytest"
 exec .venv/bin/python -m pytest "$@"

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from sync.protocol.broker_url import parse_broker_url
 from sync.protocol.topics import check_device_id
+from sync.runtime.files import private_dir
 
 DEVICE_FILE = "device.json"
 OUTBOX_FILE = "outbox.db"
@@ -37,8 +38,7 @@ def resolve_home(arg: str | os.PathLike[str] | None = None) -> Path:
         home = Path(os.environ["KIOSK_HOME"])
     else:
         home = Path.home() / ".local" / "share" / "kiosk"
-    home.mkdir(parents=True, exist_ok=True)
-    return home
+    return private_dir(home)  # 0700 whatever the umask: the outbox and the device's keys live here
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sync.files import write_private
 from sync.protocol.commands import CONFIG_KEYS
+from sync.runtime.files import write_private
 
 log = logging.getLogger("kiosk.config")
 
@@ -28,6 +28,10 @@ DEFAULTS: dict[str, Any] = {
     "language_default": "zh",
     "elder_mode_default": False,
     "heartbeat_interval_s": 30,
+    "voice_volume": 70,
+    "voice_muted": False,
+    "service_hotline": "",
+    "data_budget_mb": 0,
 }
 assert set(DEFAULTS) == set(CONFIG_KEYS)
 

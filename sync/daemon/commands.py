@@ -15,7 +15,7 @@ Actions: ``maintenance`` (outbox states ``maintenance`` / ``maintenance_message`
 ``config`` (whitelisted keys written atomically to ``{home}/config.json``, 0600; the new version
 echoed as state ``config_version``), ``diagnostics`` (queue counts, oldest pending, disk free, driver
 health, versions in the result event), ``catalog_update`` (a signed catalogue verified and installed
-by ``kiosk.catalog.update`` into ``{home}/catalog.json``; state ``catalog_version``; fetched on a
+by ``sync.daemon.catalog`` into ``{home}/catalog.json``; state ``catalog_version``; fetched on a
 background thread when the command carries a URL), ``update`` (a signed software release:
 ``sync.ota.manager``, reported when it is confirmed healthy or rolled back, after a restart).
 """
@@ -33,14 +33,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sync.daemon import catalog
 from sync.daemon.service import APP_VERSION
 from sync.device import DeviceConfig
 from sync.kiosk_config import apply_updates
 from sync.ota.download import DownloadError, fetch_bytes
 from sync.ota.manager import OtaManager
 from sync.ota.switch import Releases, ota_root
+from sync.ota.trust import ReleaseTrust, TrustRefused
 from sync.outbox.store import Outbox
 from sync.protocol import commands as proto
+from sync.protocol.catalog import CatalogError
 from sync.protocol.commands import Command, CommandRefused
 
 log = logging.getLogger("kiosk.commands")
@@ -85,11 +88,11 @@ class CommandExecutor:
         self._limiter = _Limiter(refusal_reports_per_minute)
         self.suppressed_reports = 0
         self._background: threading.Thread | None = None  # a catalogue being fetched
-        # Software updates: releases under the OTA root ($KIOSK_OTA_ROOT, /opt/street-kiosk), verified
-        # with the central's command key (the release key is the command key: see sync.ota.verify).
+        # Software updates: releases under the OTA root ($KIOSK_OTA_ROOT, /opt/street-kiosk), verified with the
+        # offline release key pinned in the home (sync.ota.trust), never the central's command key.
         self.ota = OtaManager(Releases(ota_root(ota_root_dir)), outbox, report=self._report,
-                              restart=on_restart or _no_restart, release_public_key=device.command_public_key,
-                              clock=clock, **(ota_options or {}))
+                              restart=on_restart or _no_restart, trust=ReleaseTrust(home),
+                              clock=clock, **{"ui_home": home, **(ota_options or {})})
 
     def resume_updates(self) -> None:
         """At start-up: confirm (or roll back) a release switched to before the restart; report leftovers."""
@@ -97,6 +100,7 @@ class CommandExecutor:
             self.ota.resume()
         except Exception:
             log.exception("resuming the software update failed")
+        self.ota.watch_inbox(self.home)  # releases a technician staged from a USB stick (sync.ota.inbox)
 
     def join_background(self, timeout: float | None = None) -> None:
         """Wait for a catalogue fetch or an update running in the background (tests, shutdown)."""
@@ -173,6 +177,16 @@ class CommandExecutor:
         if command.action == "update":
             self.ota.start_update(command.id, command.args)
             return None
+        if command.action == proto.RELEASE_FLOOR:  # anti-rollback: no release below this version is installed
+            try:
+                floor = self.ota.trust.raise_floor(str(command.args["version"]))
+            except TrustRefused as exc:
+                raise CommandRefused(proto.REFUSED, str(exc), command.id) from None
+            self.outbox.set_states({"release_floor": floor})
+            return {"detail": f"release floor {floor}", "floor": floor}
+        if command.action == proto.SERVICE_PIN:  # an admin's unlock or PIN reset (sync/daemon/service_pin.py)
+            from sync.daemon import service_pin
+            return service_pin.execute(self.outbox, self.device, self.home, command.args)
         if command.action == proto.APP_STATUS:  # statuses for the residents' lookup (sync/daemon/app_status.py)
             from sync.daemon import app_status
             return app_status.execute(self.outbox, command.args)
@@ -257,11 +271,8 @@ class CommandExecutor:
             self._report(command.id, command.action, True, "ok", extra.pop("detail"), extra)
 
     def _catalog_version(self) -> str | None:
-        from kiosk.catalog.model import CatalogError
-        from kiosk.catalog.update import installed_catalog
-
         try:
-            return installed_catalog(self.home, self.device.command_public_key).catalog.version
+            return catalog.in_use(self.home, self.device.command_public_key).version
         except (CatalogError, OSError) as exc:  # the result still reports; the version is simply unknown
             log.warning("could not read the catalogue version: %s", type(exc).__name__)
             return None
@@ -269,19 +280,16 @@ class CommandExecutor:
     def _install_catalog(self, data: bytes) -> dict[str, Any]:
         """Verify (signature by the central's key, schema, newer version) and install atomically; the old
         catalogue stays on any refusal. The UI loads the installed file between sessions."""
-        from kiosk.catalog.model import CatalogError
-        from kiosk.catalog.update import install_update, installed_catalog
-
         key = self.device.command_public_key
         if key is None:
             raise CommandRefused(proto.NO_COMMAND_KEY, "this kiosk has no key to verify a catalogue")
-        previous = installed_catalog(self.home, key).catalog.version
+        previous = catalog.in_use(self.home, key).version
         try:
-            catalog = install_update(self.home, data, key)
+            version = str(catalog.install_update(self.home, data, key)["version"])
         except CatalogError as exc:
             raise CommandRefused(proto.REFUSED, f"catalogue refused: {exc}; {previous} stays") from None
-        self.outbox.set_states({"catalog_version": catalog.version})
-        return {"detail": f"catalogue {catalog.version} installed", "catalog_version": catalog.version,
+        self.outbox.set_states({"catalog_version": version})
+        return {"detail": f"catalogue {version} installed", "catalog_version": version,
                 "previous_catalog_version": previous}
 
 

@@ -15,16 +15,16 @@ import logging
 import time
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from sync.device import FLEET_CA_FILE, SECRETS_DIR, TLS_IDENTITY_FILE, DeviceConfig
-from sync.files import write_private
-from sync.mqtt import TlsFiles
 from sync.protocol import enrolment as proto
 from sync.protocol.broker_url import uses_tls
+from sync.runtime.connection import MqttConnection
+from sync.runtime.files import write_private
+from sync.runtime.mqtt import TlsFiles
 
 log = logging.getLogger("kiosk.syncd.renewal")
 
@@ -98,12 +98,12 @@ class CertRenewal:
         start, end = cert.not_valid_before_utc.timestamp(), cert.not_valid_after_utc.timestamp()
         return end - now < (end - start) * self.fraction
 
-    def on_connect(self, client: mqtt.Client) -> None:
+    def on_connect(self, client: MqttConnection) -> None:
         client.subscribe(proto.cert_topic(self.device.device_id), qos=1)
         self._pending = None  # a reply to a request of the last connection cannot come any more
         self.tick(client)
 
-    def tick(self, client: mqtt.Client) -> None:
+    def tick(self, client: MqttConnection) -> None:
         if not self.due():
             return
         if self._pending is not None and time.monotonic() - self._pending[2] < self.retry_s:

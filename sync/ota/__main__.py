@@ -1,6 +1,10 @@
 """``python -m sync.ota guard|status [--root DIR]``: the OTA guard and a look at the releases;
+``python -m sync.ota selfcheck [--release DIR]``: the release's own health check (the bundle's ``health``
+script runs it): the app's QML, the outbox's migration scripts and the release's VERSION are all there;
 ``python -m sync.ota schema upgrade|downgrade --db FILE [--to REV] [--migrations DIR] [--json]``: this
-release's outbox schema tool.
+release's outbox schema tool;
+``python -m sync.ota adopt --version V [--root DIR] [--home DIR]``: the .deb's postinst switches ``current`` to the
+release it unpacked through the update's health gate (:mod:`sync.ota.adopt`).
 
 ``guard`` rolls back a release that was switched to but missed its health deadline (it may not even
 start, so the check cannot live in it): run it from a systemd timer with the *previous* release's
@@ -8,7 +12,7 @@ interpreter or bundle. ``status`` prints the releases, ``current`` and the updat
 
 ``schema`` is what a rollback runs with the *newer* release's code (``sync.ota.schema``): ``downgrade``
 takes the outbox back to ``--to`` keeping every row; ``upgrade`` brings it to this code's head (what the
-release does when it starts). Both go through ``sync.upgrade`` (copy first, one transaction). ``--migrations``
+release does when it starts). Both go through ``sync.runtime.upgrade`` (copy first, one transaction). ``--migrations``
 defaults to this code's outbox scripts. Exit 0 done, 2 bad input, 3 the schema could not be changed;
 ``--json`` prints ``{"ok", "revision", "error"}``.
 """
@@ -17,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -33,15 +39,26 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("guard", "status"):
         p = sub.add_parser(name)
         p.add_argument("--root", help="OTA root (default $KIOSK_OTA_ROOT or /opt/street-kiosk)")
+    check = sub.add_parser("selfcheck", help="does this release carry what the kiosk needs to start")
+    check.add_argument("--release", help="the release folder (default $KIOSK_RELEASE_DIR)")
     schema = sub.add_parser("schema", help="change the outbox schema with this release's migration scripts")
     schema.add_argument("direction", choices=("upgrade", "downgrade"))
     schema.add_argument("--db", required=True, help="the outbox database file")
     schema.add_argument("--to", help="the revision to go down to (downgrade)")
     schema.add_argument("--migrations", help="migration scripts folder (default: this code's outbox scripts)")
     schema.add_argument("--json", action="store_true")
+    adopt = sub.add_parser("adopt", help="switch to a release the package manager installed, health-gated")
+    adopt.add_argument("--version", required=True, help="the release folder to switch to")
+    adopt.add_argument("--root", help="OTA root (default $KIOSK_OTA_ROOT or /opt/street-kiosk)")
+    adopt.add_argument("--home", help="the kiosk's data folder (default $KIOSK_HOME or /var/lib/kiosk)")
+    adopt.add_argument("--timeout-s", type=float, help="seconds the release has to prove healthy")
     args = parser.parse_args(argv)
+    if args.action == "adopt":
+        return _adopt(args)
     if args.action == "schema":
         return _schema(args)
+    if args.action == "selfcheck":
+        return _selfcheck(args.release or os.environ.get("KIOSK_RELEASE_DIR"))
     releases = Releases(ota_root(args.root))
     if args.action == "guard":
         back_to = guard_check(releases)
@@ -60,11 +77,57 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _adopt(args: argparse.Namespace) -> int:
+    from sync.ota.adopt import DPKG_HEALTH_TIMEOUT_S, adopt
+
+    releases = Releases(ota_root(args.root))
+    if not releases.path(args.version).is_dir():
+        print(f"python -m sync.ota adopt: release {args.version} is not installed", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    home = Path(args.home or os.environ.get("KIOSK_HOME") or "/var/lib/kiosk")
+    state = adopt(releases, args.version, home, timeout_s=args.timeout_s or DPKG_HEALTH_TIMEOUT_S)
+    gate = None if state is None else {"previous": state.previous, "deadline": state.deadline,
+                                       "ui": bool(state.extra["baseline"]["ui"]), "schema": "schema" in state.extra}
+    print(json.dumps({"current": releases.current_version(), "gate": gate}, ensure_ascii=False))
+    return 0
+
+
+def _selfcheck(release: str | None) -> int:
+    """Exit 0 when the code that runs can start the kiosk: its QML and migrations are there and the release's
+    VERSION names its folder. Each problem is printed; exit 1 when there is one."""
+    import importlib.util
+
+    from sync.outbox.store import MIGRATIONS
+
+    problems = []
+    # The application's files, found without importing it (the edge never imports kiosk).
+    spec = importlib.util.find_spec("kiosk")
+    kiosk_dir = Path(next(iter(spec.submodule_search_locations))) if spec and spec.submodule_search_locations \
+        else Path("kiosk-not-installed")
+    qml = kiosk_dir / "qml"
+    for needed in (qml / "Main.qml", qml / "screens", MIGRATIONS / "env.py"):
+        if not needed.exists():
+            problems.append(f"{needed.name} is missing ({needed.parent.name})")
+    if release:
+        folder = Path(release)
+        try:
+            named = (folder / "VERSION").read_text(encoding="utf-8").strip()
+        except OSError:
+            named = None
+        if named != folder.name:
+            problems.append(f"VERSION names {named!r}, the release folder is {folder.name!r}")
+    for problem in problems:
+        print(f"selfcheck: {problem}")
+    if not problems:
+        print("selfcheck: ok")
+    return 1 if problems else 0
+
+
 def _schema(args: argparse.Namespace) -> int:
     from sync.ota.schema import database_revision
     from sync.outbox.store import MIGRATIONS
-    from sync.sqlite import sqlite_engine, upgrade
-    from sync.upgrade import SchemaError, guarded_downgrade
+    from sync.runtime.sqlite import sqlite_engine, upgrade
+    from sync.runtime.upgrade import SchemaError, guarded_downgrade
 
     db = Path(args.db)
     migrations = Path(args.migrations) if args.migrations else MIGRATIONS

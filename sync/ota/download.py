@@ -7,13 +7,13 @@ transport) is what makes a download trustworthy.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 CHUNK = 256 * 1024
 TIMEOUT_S = 30.0
@@ -25,37 +25,70 @@ class DownloadError(RuntimeError):
 
 def download(url: str, dest: Path, *, max_bytes: int, timeout_s: float = TIMEOUT_S,
              stop: threading.Event | None = None) -> tuple[str, int]:
-    """Write ``url`` to ``dest`` (atomically: a temp file renamed at the end); return (sha256 hex, size).
+    """Write ``url`` to ``dest`` (atomically: a part file renamed at the end); return (sha256 hex, size).
 
-    Refuses more than ``max_bytes`` (the size the signed command gives). ``stop`` aborts between chunks.
+    A download that breaks off leaves its part file (``.{dest name}.part``): the next call for the same ``dest``
+    asks only for the rest (HTTP ``Range``) and hashes what it has first. Name ``dest`` after what is fetched
+    (the manager uses the signed SHA-256), so a part is only ever continued with the same artefact. Refuses
+    more than ``max_bytes`` (the size the signed command gives; a part that grew past it is dropped).
+    ``stop`` aborts between chunks, keeping the part.
     """
     if not url.startswith(("http://", "https://")):
         raise DownloadError("only http and https addresses are fetched")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.part")
+    part = part_path(dest)
     h = hashlib.sha256()
-    size = 0
+    size = _hash_part(part, h, max_bytes)
     try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as response, tmp.open("wb") as out:  # noqa: S310
-            while chunk := response.read(CHUNK):
-                if stop is not None and stop.is_set():
-                    raise DownloadError("download stopped")
-                size += len(chunk)
-                if size > max_bytes:
-                    raise DownloadError(f"the artefact is larger than the {max_bytes} bytes announced")
-                h.update(chunk)
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, dest)
+        if size < max_bytes:
+            request = urllib.request.Request(url, headers={"Range": f"bytes={size}-"} if size else {})  # noqa: S310
+            with urllib.request.urlopen(request, timeout=timeout_s) as response:  # noqa: S310
+                if size and response.status != 206:  # the server sends it all again: start over
+                    size, h = 0, hashlib.sha256()
+                length = response.headers.get("Content-Length")
+                expected = size + int(length) if length and length.isdigit() else None
+                with part.open("ab" if size else "wb") as out:
+                    while chunk := response.read(CHUNK):
+                        if stop is not None and stop.is_set():
+                            raise DownloadError("download stopped (it resumes from here next time)")
+                        size += len(chunk)
+                        if size > max_bytes:
+                            out.close()
+                            part.unlink()
+                            raise DownloadError(f"the artefact is larger than the {max_bytes} bytes announced")
+                        h.update(chunk)
+                        out.write(chunk)
+                    out.flush()
+                    os.fsync(out.fileno())
+                if expected is not None and size < expected:  # the connection ended before the body did
+                    raise DownloadError(f"download broke off after {size} bytes (it resumes from there)")
+        os.replace(part, dest)
     except urllib.error.HTTPError as exc:
         raise DownloadError(f"the server answered HTTP {exc.code}") from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise DownloadError(f"download failed: {type(exc).__name__}") from None
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
+        raise DownloadError(f"download failed after {size} bytes (it resumes from there): "
+                            f"{type(exc).__name__}") from None
     return h.hexdigest(), size
+
+
+def part_path(dest: Path) -> Path:
+    return dest.with_name(f".{dest.name}.part")
+
+
+def _hash_part(part: Path, h: Any, max_bytes: int) -> int:
+    """Feed an earlier part into ``h``; returns its size (0 when there is none or it is unusable)."""
+    try:
+        if part.stat().st_size > max_bytes:
+            part.unlink()
+            return 0
+        size = 0
+        with part.open("rb") as f:
+            while chunk := f.read(CHUNK):
+                h.update(chunk)
+                size += len(chunk)
+        return size
+    except OSError:
+        return 0
 
 
 def fetch_bytes(url: str, *, max_bytes: int, timeout_s: float = TIMEOUT_S) -> bytes:
@@ -74,4 +107,4 @@ def fetch_bytes(url: str, *, max_bytes: int, timeout_s: float = TIMEOUT_S) -> by
     return data
 
 
-__all__ = ["DownloadError", "download", "fetch_bytes"]
+__all__ = ["DownloadError", "download", "fetch_bytes", "part_path"]

@@ -14,7 +14,7 @@ import shutil
 import tarfile
 from pathlib import Path
 
-from sync.files import fsync_dir
+from sync.runtime.files import fsync_dir
 
 VERSION_FILE = "VERSION"
 MAX_MEMBERS = 100_000
@@ -27,7 +27,22 @@ class InstallError(RuntimeError):
 
 
 
-def unpack_release(archive: Path, releases_dir: Path, version: str) -> Path:
+SPACE_MARGIN = 32 * 1024**2  # left free after an update for the outbox and the logs
+
+
+def check_space(folder: Path, needed: int, margin: int = SPACE_MARGIN) -> None:
+    """Refuse (before writing anything) when ``needed`` bytes and the margin are not free under ``folder``."""
+    free = shutil.disk_usage(folder).free
+    if free < needed + margin:
+        raise InstallError(f"not enough disk space: the update needs {_mib(needed + margin)} MiB, "
+                           f"{_mib(free)} MiB are free")
+
+
+def _mib(n: int) -> str:
+    return f"{n / 1024**2:.1f}"
+
+
+def unpack_release(archive: Path, releases_dir: Path, version: str, *, margin: int = SPACE_MARGIN) -> Path:
     """Extract ``archive`` into ``releases_dir/version`` and return that folder.
 
     An existing folder of that version is replaced only if it is not the one ``current`` points at
@@ -44,8 +59,10 @@ def unpack_release(archive: Path, releases_dir: Path, version: str) -> Path:
                 members = tar.getmembers()
                 if len(members) > MAX_MEMBERS:
                     raise InstallError(f"the archive has more than {MAX_MEMBERS} members")
-                if sum(m.size for m in members if m.isfile()) > MAX_UNPACKED_BYTES:
+                unpacked = sum(m.size for m in members if m.isfile())
+                if unpacked > MAX_UNPACKED_BYTES:
                     raise InstallError("the archive unpacks to more than the allowed size")
+                check_space(releases_dir, unpacked, margin)
                 tar.extractall(work, filter="data")
         except (tarfile.TarError, EOFError, OSError) as exc:
             raise InstallError(f"the artefact is not a release archive that can be unpacked: "
@@ -65,4 +82,4 @@ def unpack_release(archive: Path, releases_dir: Path, version: str) -> Path:
     return final
 
 
-__all__ = ["VERSION_FILE", "InstallError", "unpack_release"]
+__all__ = ["SPACE_MARGIN", "VERSION_FILE", "InstallError", "check_space", "unpack_release"]

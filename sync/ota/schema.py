@@ -1,7 +1,7 @@
 """Take the outbox back to the older release's schema before a rollback switches ``current`` back to it.
 
 The hole this closes: a new release migrates the outbox (0004 -> 0005), accepts submissions, then fails its
-health check. The old release refuses a schema newer than its scripts (``sync.upgrade.SchemaTooNew``), so a
+health check. The old release refuses a schema newer than its scripts (``sync.runtime.upgrade.SchemaTooNew``), so a
 plain rollback leaves the kiosk dark; restoring the pre-migration copy would drop what residents submitted
 under the new release. So, before switching back:
 
@@ -11,7 +11,7 @@ under the new release. So, before switching back:
    is past that head, the **newer** release's own code downgrades it — only it has the scripts that know the
    newer layout. Its schema tool is run: ``releases/<new>/schema`` if the release carries one, else
    ``releases/<new>/street-kiosk -m sync.ota schema`` (the bundle), with ``downgrade --db DB --to REV``;
-   ``sync.upgrade.guarded_downgrade`` does it in one transaction and refuses to end with fewer outbox rows.
+   ``sync.runtime.upgrade.guarded_downgrade`` does it in one transaction and refuses to end with fewer outbox rows.
    The revision is read back afterwards rather than trusted from an exit status.
 3. If that fails: the pre-migration copy (``{db}.bak-{old head}``) is written back **only** when nothing would
    be lost by it — every outbox row and sequence number of the live database is in the copy (acks recorded
@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sync.upgrade import BACKUP_SUFFIX, script_directory
+from sync.runtime.upgrade import BACKUP_SUFFIX, script_directory
 
 log = logging.getLogger("kiosk.ota")
 
@@ -141,8 +141,8 @@ def _run_downgrade(release_dir: Path, db: Path, head: str, in_process: Path | No
 
 
 def _downgrade_here(db: Path, head: str, migrations: Path) -> str:
-    from sync.sqlite import sqlite_engine
-    from sync.upgrade import SchemaError, guarded_downgrade
+    from sync.runtime.sqlite import sqlite_engine
+    from sync.runtime.upgrade import SchemaError, guarded_downgrade
 
     engine = sqlite_engine(db)
     try:

@@ -12,17 +12,19 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from sync.files import fsync_dir
+from sync.runtime.files import fsync_dir
 
 DEFAULT_ROOT = Path("/opt/street-kiosk")
 ROOT_ENV = "KIOSK_OTA_ROOT"
 RELEASES = "releases"
 CURRENT = "current"
 STATE_FILE = "ota_state.json"
+PREVIOUS_FILE = "previous"  # the release before `current`, the one kept for a rollback besides it
 
 SWITCHED = "switched"  # current points at the new version; waiting for it to report healthy
 HEALTHY = "healthy"
@@ -91,6 +93,35 @@ class Releases:
         os.replace(tmp, self.current_link)
         fsync_dir(self.root)
         return previous
+
+    def previous_version(self) -> str | None:
+        """The release that ran before ``current`` (recorded when ``current`` was confirmed healthy)."""
+        try:
+            name = (self.root / PREVIOUS_FILE).read_text(encoding="utf-8").strip()
+        except OSError:
+            return None
+        return name or None
+
+    def record_previous(self, version: str | None) -> None:
+        tmp = self.root / f".{PREVIOUS_FILE}.tmp"
+        tmp.write_text(f"{version or ''}\n", encoding="utf-8")
+        os.replace(tmp, self.root / PREVIOUS_FILE)
+
+    def prune(self, keep: set[str | None]) -> list[str]:
+        """Delete every release folder but ``keep`` (and half-unpacked leftovers); never ``current``."""
+        keep = {*keep, self.current_version()}
+        removed: list[str] = []
+        if not self.dir.is_dir():
+            return removed
+        for path in sorted(self.dir.iterdir()):
+            if path.name.startswith(".") and path.name.endswith(".unpacking"):
+                shutil.rmtree(path, ignore_errors=True)
+            elif path.is_dir() and not path.name.startswith(".") and path.name not in keep:
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path.name)
+        if removed:
+            fsync_dir(self.dir)
+        return removed
 
     # -- the update in progress ------------------------------------------------------------------
 

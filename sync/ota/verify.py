@@ -1,4 +1,4 @@
-"""What a release signature covers, and its check.
+"""The kiosk's check of a release signature (what it covers: ``sync.protocol.release``).
 
 The release key signs a short *statement* rather than the artefact's bytes: Ed25519 (pure) would need
 the whole artefact in memory, and the statement binds what matters — this exact version, these exact
@@ -7,8 +7,8 @@ passed off as a signed command or catalogue (those sign JSON objects)::
 
     b"street-kiosk release v1\\n" + version + b"\\n" + sha256 hex + b"\\n" + size in decimal
 
-The release key is the central's command key unless a separate one is configured (see OPERATIONS.md,
-"Updating a fleet"): kiosks pin its public half at provisioning.
+The release key is an offline key of its own, never the central's command key (OPERATIONS.md, "The release
+key"); the kiosk pins its public half and a rotation certified by it (``sync.ota.trust``).
 """
 
 from __future__ import annotations
@@ -19,30 +19,15 @@ import hashlib
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from sync.protocol.commands import is_version
+from sync.protocol.release import DOMAIN, release_statement, sign_release
 
-DOMAIN = b"street-kiosk release v1\n"
 CHUNK = 1024 * 1024
 
 
 class ReleaseRejected(ValueError):
     """An artefact that does not match its signed statement. The message never quotes the artefact."""
-
-
-def release_statement(version: str, sha256_hex: str, size: int) -> bytes:
-    if not is_version(version):
-        raise ValueError("not a release version")
-    if len(sha256_hex) != 64 or sha256_hex != sha256_hex.lower():
-        raise ValueError("sha256 must be 64 lower-case hex digits")
-    return DOMAIN + f"{version}\n{sha256_hex}\n{int(size)}".encode("ascii")
-
-
-def sign_release(private_raw: bytes, version: str, sha256_hex: str, size: int) -> str:
-    """The central's side: base64 Ed25519 signature of the release statement."""
-    key = Ed25519PrivateKey.from_private_bytes(private_raw)
-    return base64.b64encode(key.sign(release_statement(version, sha256_hex, size))).decode("ascii")
 
 
 def file_digest(path: Path) -> tuple[str, int]:

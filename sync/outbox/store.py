@@ -7,22 +7,28 @@ the UI shows. Telemetry waits in its own queue, dropped oldest-first past a cap 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
 import logging
 import shutil
 import sqlite3
+import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, select, update
+from sqlalchemy import Table, delete, event, func, select, update
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from sync.device import DeviceConfig
+from sync.outbox import ledger
 from sync.outbox.models import (
     Counter,
     DriverHealthRow,
@@ -38,7 +44,8 @@ from sync.protocol.envelope import Envelope
 from sync.protocol.ids import new_message_id, receipt_number
 from sync.protocol.sealing import seal
 from sync.protocol.signing import KeyFile
-from sync.sqlite import sqlite_engine, upgrade
+from sync.runtime.files import fsync_dir
+from sync.runtime.sqlite import sqlite_engine, upgrade
 
 log = logging.getLogger("kiosk.outbox")
 
@@ -76,10 +83,74 @@ class OutboxFull(RuntimeError):
         self.message = message
 
 
+class OutboxUnavailable(OutboxFull):
+    """The outbox cannot be opened or written right now: a full disk, a lock held past the timeout, an I/O
+    error. Nothing was moved or lost; the caller tries again later (with backoff). ``detail`` names the
+    SQLite error for the logs (never personal data)."""
+
+    def __init__(self, code: str, message: str, detail: str = "") -> None:
+        super().__init__(code, message)
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.detail}" if self.detail else self.code
+
+
 REFUSAL_MESSAGES = {
     "queue_full": "暂停受理：本机待提交的申请过多，请稍后再试或到人工窗口办理",
     "disk_low": "暂停受理：本机存储空间不足，请到人工窗口办理",
+    "disk_full": "暂停受理：本机存储空间已满，已提交的申请不受影响，请到人工窗口办理",
+    "db_locked": "暂停受理：本机数据正忙，稍后自动重试",
+    "db_unavailable": "暂停受理：本机数据暂时无法读写，稍后自动重试",
 }
+
+# SQLite's primary result codes that mean the file itself is damaged; everything else is transient.
+_CORRUPTION_CODES = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
+_FULL_CODES = {13}  # SQLITE_FULL
+_LOCK_CODES = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED
+
+
+def _sqlite_error(exc: BaseException) -> sqlite3.Error | None:
+    if isinstance(exc, sqlite3.Error):
+        return exc
+    orig = getattr(exc, "orig", None)
+    return orig if isinstance(orig, sqlite3.Error) else None
+
+
+def is_corruption(exc: BaseException) -> bool:
+    """True only for SQLite's own verdict that the file is damaged (not for full, locked, I/O)."""
+    err = _sqlite_error(exc)
+    return err is not None and (getattr(err, "sqlite_errorcode", 0) & 0xFF) in _CORRUPTION_CODES
+
+
+def unavailable(exc: BaseException, folder: Path | None = None) -> OutboxUnavailable | None:
+    """The transient refusal a SQLite (or file) error stands for, or None if it is not one."""
+    err = _sqlite_error(exc)
+    if err is None:
+        if isinstance(exc, OSError):
+            code = "disk_full" if exc.errno == 28 else "db_unavailable"  # ENOSPC
+            return OutboxUnavailable(code, REFUSAL_MESSAGES[code], f"{type(exc).__name__}: {exc.strerror}")
+        return None
+    if is_corruption(err):
+        return None
+    primary = getattr(err, "sqlite_errorcode", 0) & 0xFF
+    name = getattr(err, "sqlite_errorname", type(err).__name__)
+    if primary in _LOCK_CODES:
+        code = "db_locked"
+    elif primary in _FULL_CODES:
+        code = "disk_full"
+    elif folder is not None and _free_bytes(folder) < 1024 * 1024:
+        code = "disk_full"  # SQLITE_IOERR_SHMSIZE, _WRITE, ... on a disk with no room left
+    else:
+        code = "db_unavailable"
+    return OutboxUnavailable(code, REFUSAL_MESSAGES[code], f"{name}: {err}")
+
+
+def _free_bytes(folder: Path) -> int:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return 0
 
 
 @dataclass(frozen=True)
@@ -109,38 +180,131 @@ class Outgoing:
     body: bytes
 
 
+QUARANTINE_MARK = ".corrupt-"
+RETRY_FIRST_S = 1.0  # a deferred outbox (the UI's) tries to open again after this, doubling up to RETRY_MAX_S
+RETRY_MAX_S = 60.0
+
+
 class Outbox:
-    def __init__(self, path: Path, limits: Limits | None = None) -> None:
+    def __init__(self, path: Path, limits: Limits | None = None, *, open_timeout_s: float = 10.0,
+                 defer: bool = False) -> None:
+        """Open (check, migrate, reconcile) the outbox at ``path``.
+
+        A full disk, a lock held longer than ``open_timeout_s`` or another transient error raises
+        :class:`OutboxUnavailable` and moves nothing; with ``defer=True`` (the UI) the object is made anyway,
+        refuses submissions with that reason, and tries again from :meth:`refusal` with backoff. Only a failed
+        integrity check moves the file aside (its rows are salvaged into the new one)."""
         self.path = path
+        self.home = path.parent
         self.limits = limits or Limits()
         # Messages are signed with the device key as they are queued (sync.protocol.signing); the key lives
         # beside the outbox in the kiosk's home.
         self.key_file = KeyFile(path.parent)
         self.quarantined: Path | None = None
-        recovered_seq = self._quarantine_if_corrupt(path)
+        self.open_timeout_s = open_timeout_s
+        self.open_error: OutboxUnavailable | None = None
+        self._ready = False
+        self._opening = False
+        self._retry_delay = RETRY_FIRST_S
+        self._next_try = 0.0
         self.engine = sqlite_engine(path)
-        upgrade(self.engine, MIGRATIONS)
+        # Until the outbox has been checked and opened, nothing may touch (or create) the file. A weak
+        # reference: the engine must not keep this object alive (a cycle would leave it to the collector).
+        guard = weakref.WeakMethod(self._guard_connect)
+        event.listen(self.engine, "do_connect", lambda *a: (g := guard()) and g(*a))
         self._session = sessionmaker(self.engine, expire_on_commit=False)
-        if self.quarantined is not None:
-            with self._session.begin() as s:
-                self._counter(s, "seq").value = recovered_seq + QUARANTINE_SEQ_GAP
-                self._put_states(s, {"quarantined": self.quarantined.name})
+        try:
+            self._open()
+        except OutboxUnavailable as exc:
+            if not defer:
+                self.engine.dispose()
+                raise
+            self._unavailable(exc)
+
+    @property
+    def ready(self) -> bool:
+        return self._ready
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def _guard_connect(self, *_args: Any) -> None:
+        if not self._ready and not self._opening:
+            raise self.open_error or OutboxUnavailable("db_unavailable", REFUSAL_MESSAGES["db_unavailable"])
+
+    def _unavailable(self, exc: OutboxUnavailable) -> None:
+        self.open_error = exc
+        self._next_try = time.monotonic() + self._retry_delay
+        log.error("the outbox cannot be opened now (%s); nothing was moved; trying again in %.0f s",
+                  exc, self._retry_delay)
+        self._retry_delay = min(RETRY_MAX_S, self._retry_delay * 2)
+
+    def try_open(self, force: bool = False) -> bool:
+        """A deferred outbox: try to open now if the backoff allows (or ``force``); True once it is open."""
+        if self._ready:
+            return True
+        if not force and time.monotonic() < self._next_try:
+            return False
+        try:
+            self._open()
+        except OutboxUnavailable as exc:
+            self._unavailable(exc)
+            return False
+        log.info("the outbox is open again")
+        return True
+
+    def _open(self) -> None:
+        self._opening = True
+        try:
+            recovered = self._quarantine_if_corrupt(self.path)
+            try:
+                upgrade(self.engine, MIGRATIONS)
+                self._reconcile(recovered)
+                self._salvage_all()
+            except (DBAPIError, OSError) as exc:
+                self.engine.dispose()
+                trouble = unavailable(exc, self.home)
+                if trouble is None:
+                    raise
+                raise trouble from exc
+            except BaseException:
+                # No connection may stay open on a file we could not open (SchemaTooNew, ...): another
+                # process may replace or downgrade it next, and a stale connection closing later would
+                # checkpoint into, and delete, the WAL of the new file.
+                self.engine.dispose()
+                raise
+        finally:
+            self._opening = False
+        self._ready = True
+        self.open_error = None
+        self._retry_delay = RETRY_FIRST_S
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[Session]:
+        """One write transaction; a transient SQLite error comes out as :class:`OutboxUnavailable`."""
+        try:
+            with self._session.begin() as s:
+                yield s
+        except (DBAPIError, OSError) as exc:
+            trouble = unavailable(exc, self.home)
+            if trouble is None:
+                raise
+            raise trouble from exc
 
     # -- integrity -------------------------------------------------------------------------------------
 
     def _quarantine_if_corrupt(self, path: Path) -> int:
         """A database that fails its integrity check is moved aside (never deleted) and a fresh one made.
 
-        Returns the highest sequence number recoverable from it, so new numbers do not repeat old ones.
+        Only SQLite's verdict that the file is damaged (``quick_check`` not ok, SQLITE_CORRUPT, SQLITE_NOTADB)
+        counts; a full disk, a lock or an I/O error raises :class:`OutboxUnavailable` and moves nothing.
+        Returns the highest sequence number recoverable from a moved file (the ledger covers the rest).
         """
         if not path.exists():
             return 0
         problem = None
         try:
-            conn = sqlite3.connect(path, timeout=10)
+            conn = sqlite3.connect(path, timeout=self.open_timeout_s)
             try:
                 result = conn.execute("PRAGMA quick_check").fetchall()
                 if result != [("ok",)]:
@@ -148,7 +312,11 @@ class Outbox:
             finally:
                 conn.close()
         except sqlite3.DatabaseError as exc:
-            problem = type(exc).__name__
+            if not is_corruption(exc):
+                trouble = unavailable(exc, self.home)
+                assert trouble is not None
+                raise trouble from exc
+            problem = getattr(exc, "sqlite_errorname", type(exc).__name__)
         if problem is None:
             return 0
         recovered = 0
@@ -159,29 +327,140 @@ class Outbox:
         except (sqlite3.Error, TypeError, ValueError):
             pass
         stamp = time.strftime("%Y%m%dT%H%M%S")
-        target = path.with_name(f"{path.name}.corrupt-{stamp}")
+        target = path.with_name(f"{path.name}{QUARANTINE_MARK}{stamp}")
+        n = 1
+        while target.exists():
+            n += 1
+            target = path.with_name(f"{path.name}{QUARANTINE_MARK}{stamp}-{n}")
         for suffix in ("", "-wal", "-shm"):
             src = Path(str(path) + suffix)
             if src.exists():
                 shutil.move(src, Path(str(target) + suffix))
+        fsync_dir(path.parent)
         self.quarantined = target
         log.error("outbox database failed its check (%s): moved aside to %s", problem, target.name)
         return recovered
 
+    def _reconcile(self, recovered: int) -> None:
+        """Sequence numbers continue above everything this kiosk ever used: above the ledger's ceiling (an
+        outbox that was replaced, restored or reset knows less than the ledger) and above a moved file's."""
+        led = ledger.read(self.home)
+        floor = recovered + QUARANTINE_SEQ_GAP if self.quarantined is not None else 0
+        with self._session() as s:
+            seq = s.get(Counter, "seq")
+            ceiling = s.get(Counter, "seq_ceiling")
+            have_seq = seq.value if seq else 0
+            have_ceiling = ceiling.value if ceiling else 0
+        if not led.readable:
+            floor = max(floor, have_seq + ledger.SEQ_BLOCK)
+        if led.seq_ceiling <= have_ceiling and floor <= have_seq and self.quarantined is None:
+            return
+        with self._session.begin() as s:
+            seq_row, ceiling_row = self._counter(s, "seq"), self._counter(s, "seq_ceiling")
+            if led.seq_ceiling > ceiling_row.value or floor > seq_row.value:
+                seq_row.value = max(seq_row.value, led.seq_ceiling, floor)
+                ceiling_row.value = seq_row.value  # the next number reserves a new block in the ledger
+                log.info("sequence numbers continue above %d (the ledger's mark)", seq_row.value)
+            if self.quarantined is not None:
+                self._put_states(s, {"quarantined": self.quarantined.name})
+
+    def quarantine_files(self) -> list[Path]:
+        """Outbox files moved aside in this kiosk's home (their -wal/-shm companions not counted)."""
+        prefix = self.path.name + QUARANTINE_MARK
+        return sorted(p for p in self.home.glob(f"{prefix}*")
+                      if not p.name.endswith(("-wal", "-shm", "-journal")))
+
+    def _salvage_all(self) -> None:
+        led = ledger.read(self.home)
+        for path in self.quarantine_files():
+            if "salvaged" not in led.quarantines.get(path.name, {}):
+                self._salvage(path)
+
+    def _salvage(self, path: Path) -> None:
+        """Copy the undelivered rows of a moved-aside file into this outbox with their ids and numbers (the
+        central deduplicates by id), then note in the ledger that it was done. Best effort on a damaged file:
+        rows are read by rowid in small runs, skipping what cannot be read; the file itself stays."""
+        rows, complete = _readable_rows(path)
+        columns = {c.name for c in _OUTBOX.columns}
+        salvaged = 0
+        try:
+            with self._session.begin() as s:
+                for row in rows:
+                    values = {k: v for k, v in row.items() if k in columns}
+                    if values.get("state") == State.SENT:
+                        values["state"] = State.PENDING
+                    s.execute(sqlite_insert(_OUTBOX).values(**values).on_conflict_do_nothing(index_elements=["id"]))
+                salvaged = len(rows)  # inserted now, or by an earlier attempt that stopped before the ledger
+                if rows:  # new numbers go above the salvaged ones, even with no ledger and no readable max(seq)
+                    counter = self._counter(s, "seq")
+                    counter.value = max(counter.value, max(int(r["seq"]) for r in rows))
+        except IntegrityError:
+            # A number taken twice cannot happen while the ledger holds; if it does, nothing is half-copied
+            # and the rows stay in the moved file for a technician.
+            log.error("rows of %s could not be salvaged: a sequence number is taken", path.name)
+            salvaged, complete = 0, False
+        with self._session.begin() as s:
+            s.connection()  # the write lock: the ledger is written by one process at a time
+            led = ledger.read(self.home)
+            entry = led.quarantines.setdefault(path.name, {"reported": False})
+            entry.update({"salvaged": salvaged, "complete": complete})
+            ledger.write(self.home, led)
+        log.warning("salvaged %d undelivered message(s) from %s%s", salvaged, path.name,
+                    "" if complete else " (part of the file could not be read; it stays for a technician)")
+
+    def quarantine_report(self) -> dict[str, Any]:
+        """What ``kiosk status`` shows: moved-aside files, rows salvaged from them, whether all were read."""
+        led = ledger.read(self.home)
+        files = [p.name for p in self.quarantine_files()]
+        entries = [led.quarantines.get(name, {}) for name in files]
+        return {"files": files, "salvaged": sum(int(e.get("salvaged", 0)) for e in entries),
+                "incomplete": [name for name, e in zip(files, entries, strict=True) if not e.get("complete")]}
+
+    def report_quarantines(self, device: DeviceConfig) -> int:
+        """Queue a ``db_quarantined`` alarm for every moved-aside file not yet reported (also one moved by an
+        earlier start that failed before it could queue it); returns how many were queued."""
+        queued = 0
+        led = ledger.read(self.home)
+        for path in self.quarantine_files():
+            entry = led.quarantines.get(path.name, {})
+            if entry.get("reported"):
+                continue
+            self.enqueue_alarm(device, "db_quarantined",
+                               f"moved aside as {path.name}; {int(entry.get('salvaged', 0))} undelivered "
+                               f"message(s) salvaged{'' if entry.get('complete') else ', part unreadable'}",
+                               "critical")
+            with self._session.begin() as s:
+                s.connection()
+                fresh = ledger.read(self.home)
+                fresh.quarantines.setdefault(path.name, {})["reported"] = True
+                ledger.write(self.home, fresh)
+            queued += 1
+        return queued
+
     # -- the UI side -------------------------------------------------------------------------------
 
     def refusal(self) -> OutboxFull | None:
-        """Why new submissions would be refused right now, or None."""
+        """Why new submissions would be refused right now, or None. An outbox that could not be opened
+        (``defer``) tries again here, with backoff, and until then refuses with the reason."""
+        if not self._ready and not self.try_open():
+            assert self.open_error is not None
+            return self.open_error
         try:
             free = shutil.disk_usage(self.path.parent).free
         except OSError:
             free = 0
         if free < self.limits.min_free_bytes:
             return OutboxFull("disk_low", REFUSAL_MESSAGES["disk_low"])
-        with self._session() as s:
-            undelivered = s.scalar(select(func.count()).select_from(OutboxMessage).where(
-                OutboxMessage.state.in_((State.PENDING, State.SENT)),
-                OutboxMessage.priority == Priority.SUBMISSION, OutboxMessage.parent_id.is_(None))) or 0
+        try:
+            with self._session() as s:
+                undelivered = s.scalar(select(func.count()).select_from(OutboxMessage).where(
+                    OutboxMessage.state.in_((State.PENDING, State.SENT)),
+                    OutboxMessage.priority == Priority.SUBMISSION, OutboxMessage.parent_id.is_(None))) or 0
+        except DBAPIError as exc:
+            trouble = unavailable(exc, self.home)
+            if trouble is None:
+                raise
+            return trouble
         if undelivered >= self.limits.max_undelivered:
             return OutboxFull("queue_full", REFUSAL_MESSAGES["queue_full"])
         return None
@@ -207,8 +486,8 @@ class Outbox:
             {"file": i, "chunks": max(1, -(-len(f) // CHUNK_BYTES)), "size": len(f),
              "sha256": hashlib.sha256(f).hexdigest()} for i, f in enumerate(sealed_files)]
         now = time.time()
-        with self._session.begin() as s:
-            seq = self._next_counter(s, "seq")
+        with self._writing() as s:
+            seq = self._next_seq(s)
             receipt_no = receipt_number(device.device_id, seq, dt.datetime.fromtimestamp(now))
             meta = {"service_code": service_code, "receipt_no": receipt_no, "attachments": files_meta}
             self._add(s, device, message_id, seq, "submission", Priority.SUBMISSION, now, sealed, meta,
@@ -219,7 +498,7 @@ class Outbox:
                     cmeta = {"submission_id": message_id, "file": fmeta["file"], "chunk": chunk,
                              "chunks": fmeta["chunks"], "sha256": hashlib.sha256(part).hexdigest(),
                              "file_sha256": fmeta["sha256"], "file_size": fmeta["size"]}
-                    self._add(s, device, new_message_id(), self._next_counter(s, "seq"), "attachment",
+                    self._add(s, device, new_message_id(), self._next_seq(s), "attachment",
                               Priority.SUBMISSION, now, part, cmeta, service_code=service_code,
                               receipt_no=receipt_no, parent_id=message_id)
         return Receipt(message_id, seq, receipt_no, service_code, now)
@@ -234,8 +513,8 @@ class Outbox:
             sealed = seal(device.seal_public_key, json.dumps(dict(private), ensure_ascii=False).encode(),
                           aad=message_id.encode("ascii"))
         now = time.time()
-        with self._session.begin() as s:
-            seq = self._next_counter(s, "seq")
+        with self._writing() as s:
+            seq = self._next_seq(s)
             self._add(s, device, message_id, seq, "event", Priority.EVENT, now, sealed,
                       {"type": event_type, **dict(meta or {})}, service_code="", receipt_no="")
         return message_id
@@ -286,17 +565,48 @@ class Outbox:
 
     # -- the daemon side ---------------------------------------------------------------------------
 
-    def pending_batch(self, limit: int, exclude: Iterable[str] = ()) -> list[Outgoing]:
-        """The next pending rows, skipping ``exclude`` (published but not yet marked sent)."""
-        stmt = (select(OutboxMessage.id, OutboxMessage.kind, OutboxMessage.body)
-                .where(OutboxMessage.state == State.PENDING)
-                .order_by(OutboxMessage.priority, OutboxMessage.seq).limit(limit))
+    def pending_batch(self, limit: int, exclude: Iterable[str] = (), backlog_top: int = 0,
+                      max_bytes: int | None = None) -> list[Outgoing]:
+        """The next pending rows in delivery order, skipping ``exclude`` (published but not yet marked sent).
+
+        Four lanes, each by sequence number (docs/PROTOCOL.md, "Delivery order"): applications (their
+        envelopes, small), events, the photos of applications queued after ``backlog_top`` (the daemon's
+        mark of the backlog it is draining: a resident may be waiting on the done screen), then the backlog's
+        photos. So on a thin link a new application never waits behind yesterday's photos; telemetry goes only
+        in the room left (the daemon). ``backlog_top`` 0: no backlog, photos in order. ``max_bytes``: stop
+        reading once the bodies read reach it (photo chunks are ~240 KB each)."""
         skip = list(exclude)
-        if skip:
-            stmt = stmt.where(OutboxMessage.id.not_in(skip))
+        out: list[Outgoing] = []
+        size = 0
+        chunk = OutboxMessage.parent_id.is_not(None)
+        lanes = [(OutboxMessage.priority == Priority.SUBMISSION) & OutboxMessage.parent_id.is_(None),
+                 OutboxMessage.priority == Priority.EVENT,  # (state, priority, seq): in order, no sort
+                 chunk & (OutboxMessage.seq > backlog_top)]
+        if backlog_top:
+            lanes.append(chunk & (OutboxMessage.seq <= backlog_top))
         with self._session() as s:
-            rows = s.execute(stmt).all()
-        return [Outgoing(r.id, r.kind, r.body) for r in rows if r.body is not None]
+            for lane in lanes:
+                if len(out) >= limit or (max_bytes is not None and size >= max_bytes):
+                    break
+                stmt = (select(OutboxMessage.id, OutboxMessage.kind, OutboxMessage.body)
+                        .where(OutboxMessage.state == State.PENDING, lane)
+                        .order_by(OutboxMessage.seq).limit(limit - len(out)))
+                if skip:
+                    stmt = stmt.where(OutboxMessage.id.not_in(skip))
+                for r in s.execute(stmt):  # row by row: a byte cap stops the reading too
+                    if r.body is None:
+                        continue
+                    out.append(Outgoing(r.id, r.kind, r.body))
+                    size += len(r.body)
+                    if max_bytes is not None and size >= max_bytes:
+                        break
+        return out
+
+    def last_seq(self) -> int:
+        """The last sequence number issued: the daemon reads ahead again when it rises (a new row)."""
+        with self._session() as s:
+            counter = s.get(Counter, "seq")
+            return counter.value if counter is not None else 0
 
     def record_delivery(self, sent: Iterable[str], acked: Iterable[str]) -> int:
         """Mark published rows sent and acknowledged rows acked (body purged) in one transaction.
@@ -510,6 +820,15 @@ class Outbox:
         with self._session() as s:
             return s.get(OutboxMessage, message_id)
 
+    def checkpoint(self) -> None:
+        """Copy the write-ahead log into the database and truncate it (best effort: a reader may hold it).
+        On a full disk the WAL would otherwise grow into the little room there is (up to the 1,000-page
+        auto-checkpoint) while the daemon records deliveries."""
+        with self.engine.connect() as conn:
+            raw = conn.connection.dbapi_connection  # outside any transaction: a checkpoint cannot run in one
+            assert raw is not None
+            raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
     def disk_free(self) -> int:
         try:
             return shutil.disk_usage(self.path.parent).free
@@ -533,6 +852,25 @@ class Outbox:
         s.flush()
         return counter.value
 
+    def _next_seq(self, s: Session) -> int:
+        """The next message sequence number (receipt numbers are made from it). Numbers are reserved in
+        blocks in the ledger (``sync.outbox.ledger``) before they are used, inside this write transaction, so
+        no outbox that replaces this one can issue them again."""
+        counter, ceiling = self._counter(s, "seq"), self._counter(s, "seq_ceiling")
+        value = counter.value + 1
+        if value > ceiling.value:
+            led = ledger.read(self.home)
+            if not led.readable:
+                value += ledger.SEQ_BLOCK
+            elif led.seq_ceiling > ceiling.value:
+                value = max(value, led.seq_ceiling + 1)  # another outbox used numbers up to there
+            led.seq_ceiling = value + ledger.SEQ_BLOCK - 1
+            ledger.write(self.home, led)  # OSError (a full disk): the transaction fails, nothing is issued
+            ceiling.value = led.seq_ceiling
+        counter.value = value
+        s.flush()
+        return value
+
     @staticmethod
     def _put_states(s: Session, values: Mapping[str, str]) -> None:
         for key, value in values.items():
@@ -544,12 +882,79 @@ def _absent(lo: int, hi: int, present: set[int]) -> list[tuple[int, int]]:
     return seqranges.missing(lo - 1, [(n, n) for n in sorted(present) if lo <= n <= hi] + [(hi + 1, hi + 1)])
 
 
-def open_outbox(home: Path, device: DeviceConfig | None, limits: Limits | None = None) -> Outbox:
-    """Open the kiosk's outbox; if it had to be quarantined, queue the alarm for the central."""
-    outbox = Outbox(home / "outbox.db", limits)
-    if outbox.quarantined is not None and device is not None:
-        outbox.enqueue_alarm(device, "db_quarantined", f"moved aside as {outbox.quarantined.name}", "critical")
+_SALVAGE_COLUMNS = ("id", "seq", "kind", "priority", "state", "created_at", "expires_at", "attempts", "last_error",
+                    "sent_at", "service_code", "receipt_no", "body", "parent_id")
+_SALVAGE_RUN = 200
+
+
+def _readable_rows(path: Path) -> tuple[list[dict[str, Any]], bool]:
+    """The undelivered rows (pending, sent, refused) that can still be read from a damaged outbox file, by
+    rowid in runs without any index (an index may be what is damaged); False if some could not be read."""
+    rows: list[dict[str, Any]] = []
+    complete = True
+    try:
+        conn = sqlite3.connect(path, timeout=1)
+    except sqlite3.Error:
+        return rows, False
+    try:
+        top = int(conn.execute("SELECT max(rowid) FROM outbox NOT INDEXED").fetchone()[0] or 0)
+    except (sqlite3.Error, TypeError, ValueError):
+        conn.close()
+        return rows, False
+    cols = ", ".join(_SALVAGE_COLUMNS)
+    lo = 0
+    try:
+        while lo < top:
+            hi = lo + _SALVAGE_RUN
+            try:
+                batch = conn.execute(f"SELECT {cols} FROM outbox NOT INDEXED WHERE rowid > ? AND rowid <= ? "  # noqa: S608
+                                     "ORDER BY rowid", (lo, hi)).fetchall()
+            except sqlite3.Error:
+                complete = False
+                batch = []
+            for values in batch:
+                row = dict(zip(_SALVAGE_COLUMNS, values, strict=True))
+                if row["state"] in (State.PENDING, State.SENT, State.REJECTED) and row["body"] is not None:
+                    rows.append(row)
+            lo = hi
+    finally:
+        conn.close()
+    return rows, complete
+
+
+def open_outbox(home: Path, device: DeviceConfig | None, limits: Limits | None = None, *,
+                defer: bool = False) -> Outbox:
+    """Open the kiosk's outbox and queue a ``db_quarantined`` alarm for every file moved aside and not yet
+    reported (with no device yet, the next open that has one queues it). Raises :class:`OutboxUnavailable`
+    on a transient error, unless ``defer`` (see :class:`Outbox`)."""
+    outbox = Outbox(home / "outbox.db", limits, defer=defer)
+    if device is not None and outbox.ready:
+        try:
+            outbox.report_quarantines(device)
+        except (OutboxUnavailable, DBAPIError, OSError) as exc:
+            log.error("the db_quarantined alarm could not be queued yet (%s); the next start queues it",
+                      type(exc).__name__)
     return outbox
 
 
-__all__ = ["Attachment", "Limits", "Outbox", "OutboxFull", "Receipt", "open_outbox"]
+def open_outbox_waiting(home: Path, device: DeviceConfig | None, stop: threading.Event,
+                        on_wait: Callable[[OutboxUnavailable], None] | None = None,
+                        first_delay_s: float = RETRY_FIRST_S, max_delay_s: float = RETRY_MAX_S) -> Outbox | None:
+    """Open the outbox, waiting out a transient error with exponential backoff (a service must not exit and
+    restart-loop over a full disk or a lock). ``on_wait`` runs before each wait (it may free room, e.g. a
+    disk reserve). None if ``stop`` is set first."""
+    delay = first_delay_s
+    while not stop.is_set():
+        try:
+            return open_outbox(home, device)
+        except OutboxUnavailable as exc:
+            log.error("the outbox cannot be opened (%s); nothing was moved; trying again in %.1f s", exc, delay)
+            if on_wait is not None:
+                on_wait(exc)
+            stop.wait(delay)
+            delay = min(max_delay_s, delay * 2)
+    return None
+
+
+__all__ = ["Attachment", "Limits", "Outbox", "OutboxFull", "OutboxUnavailable", "Receipt", "open_outbox",
+           "open_outbox_waiting"]

@@ -22,7 +22,6 @@ what the central dedupes), and refusing old acks would strand the queue of a kio
 from __future__ import annotations
 
 import functools
-import json
 import math
 import time
 from dataclasses import replace
@@ -30,9 +29,11 @@ from dataclasses import replace
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from sync.protocol import signatures
+from sync.protocol.canonical import canonical_json
 from sync.protocol.envelope import SIG_BYTES, VERSION, Ack
 
-DOMAIN = b"kiosk-ack-sig/v1\n"
+DOMAIN = signatures.ACK
 
 # Reasons a kiosk refuses an ack (``AckRefused.code``; also the ``detail`` of its ``forged_ack`` alarm).
 MALFORMED = "malformed"
@@ -60,11 +61,10 @@ def signing_bytes(ack: Ack) -> bytes:
     body = {"v": VERSION, "device_id": ack.device_id, "ts": ts, "ids": list(ack.ids),
             "rejected": [[i, r] for i, r in ack.rejected], "resend": [[lo, hi] for lo, hi in ack.resend]}
     try:
-        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                               allow_nan=False).encode("utf-8")
+        canonical = canonical_json(body)
     except (ValueError, TypeError) as exc:  # a lone surrogate in an id or reason
         raise AckRefused(MALFORMED, "the ack has no canonical form") from exc
-    return DOMAIN + canonical
+    return signatures.statement(DOMAIN, canonical)
 
 
 @functools.lru_cache(maxsize=8)

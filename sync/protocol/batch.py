@@ -34,12 +34,13 @@ from dataclasses import dataclass
 from nacl.exceptions import BadSignatureError
 from nacl.exceptions import ValueError as NaclValueError
 
+from sync.protocol import signatures, strict_json
 from sync.protocol.envelope import MAX_ENVELOPE_BYTES, SIG_BYTES
 from sync.protocol.signing import DeviceSigner, VerifyKey
 from sync.protocol.topics import TopicError, check_device_id
 
 VERSION = 1
-DOMAIN = b"kiosk-batch-sig/v1\n"
+DOMAIN = signatures.BATCH
 MAX_ENVELOPES = 64
 MAX_BATCH_BYTES = MAX_ENVELOPE_BYTES  # the same cap as one message: brokers and the central budget for it
 BATCHED_KINDS = frozenset({"submission"})
@@ -63,7 +64,8 @@ class Batch:
 
 
 def signing_bytes(device_id: str, envelopes: tuple[bytes, ...] | list[bytes]) -> bytes:
-    return DOMAIN + device_id.encode("utf-8") + b"\n" + b"".join(hashlib.sha256(e).digest() for e in envelopes)
+    return signatures.statement(
+        DOMAIN, device_id.encode("utf-8") + b"\n" + b"".join(hashlib.sha256(e).digest() for e in envelopes))
 
 
 def encode(signer: DeviceSigner, device_id: str, envelopes: list[bytes]) -> bytes:
@@ -84,7 +86,7 @@ def decode(payload: bytes) -> Batch:
         raise BatchError("unreadable", "batch too large")
     head, *envelopes = payload.split(b"\n")
     try:
-        obj = json.loads(head)
+        obj = strict_json.loads(head)
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
         raise BatchError("unreadable", "batch header is not JSON") from exc
     if not isinstance(obj, dict) or obj.get("v") != VERSION:

@@ -32,6 +32,8 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from sync.protocol import card_lookup, signatures
+from sync.protocol.canonical import canonical_json
 from sync.protocol.ids import is_receipt_number, new_message_id
 from sync.protocol.topics import TopicError, check_device_id
 
@@ -45,6 +47,11 @@ MAX_SITE_CHARS = 128
 
 ACTIONS: tuple[str, ...] = ("maintenance", "config", "diagnostics", "catalog_update", "update")
 ACTIONS = (*ACTIONS, "app_status")  # application statuses for the residents' lookup (see app_status below)
+SERVICE_PIN = "service_pin"  # {"op": "unlock" | "reset"}: end a PIN lock-out / reset the PIN (sync.daemon.service_pin)
+ACTIONS = (*ACTIONS, SERVICE_PIN)
+ADMIN_ACTIONS = frozenset({SERVICE_PIN})  # the central lets only an admin send these
+RELEASE_FLOOR = "release_floor"  # {"version"}: raise the kiosk's anti-rollback floor (sync.ota.trust)
+ACTIONS = (*ACTIONS, RELEASE_FLOOR)
 
 # ``catalog_update`` and ``update`` fetch what they install from an address the central gives.
 MAX_URL_CHARS = 512
@@ -133,6 +140,13 @@ CONFIG_KEYS: dict[str, ConfigKey] = {
     "site_display_name": ConfigKey(str, max_len=64),
     "language_default": ConfigKey(str, choices=("zh", "en")),
     "elder_mode_default": ConfigKey(bool),
+    # The voice prompts (kiosk.journey.voice): loudness in percent, and off altogether.
+    "voice_volume": ConfigKey(int, lo=0, hi=100),
+    "voice_muted": ConfigKey(bool),
+    # Printed on every receipt (kiosk.journey.receipt_layout): the service centre's telephone number.
+    "service_hotline": ConfigKey(str, max_len=32),
+    # The month's data allowance in MB (sync.daemon.data_budget): telemetry slows as it runs low; 0: none.
+    "data_budget_mb": ConfigKey(int, lo=0, hi=1_000_000),
 }
 
 
@@ -171,8 +185,16 @@ def validate_args(action: str, args: Any) -> dict[str, Any]:
         return {"set": dict(values)}
     if action == "catalog_update":
         return _catalog_args(args)
+    if action == SERVICE_PIN:
+        if set(args) != {"op"} or args["op"] not in ("unlock", "reset"):
+            raise CommandRefused(BAD_ARGS, "service_pin takes op: unlock or reset")
+        return {"op": args["op"]}
     if action == "update":
         return _update_args(args)
+    if action == RELEASE_FLOOR:
+        if set(args) != {"version"} or not is_version(args["version"]):
+            raise CommandRefused(BAD_ARGS, "release_floor takes version (1-64 letters, digits or ._+-)")
+        return {"version": args["version"]}
     # diagnostics
     if args:
         raise CommandRefused(BAD_ARGS, "diagnostics takes no arguments")
@@ -220,9 +242,10 @@ def _update_args(args: dict[str, Any]) -> dict[str, Any]:
     """``{"version", "url", "sha256", "size", "signature", "health_timeout_s"?}``; ``signature`` is the
     release key's Ed25519 signature (base64) over the release statement (``sync.ota.verify``)."""
     required = {"version", "url", "sha256", "size", "signature"}
-    if not required <= set(args) or set(args) - required - {"health_timeout_s"}:
+    optional = {"health_timeout_s", "key_rotation", "unpacked_size", "delta"}
+    if not required <= set(args) or set(args) - required - optional:
         raise CommandRefused(BAD_ARGS, "update takes version, url, sha256, size, signature and an optional "
-                                       "health_timeout_s")
+                                       "health_timeout_s, key_rotation and unpacked_size")
     if not is_version(args["version"]):
         raise CommandRefused(BAD_ARGS, "update version must be 1-64 letters, digits or ._+-")
     if not _is_url(args["url"]):
@@ -236,6 +259,23 @@ def _update_args(args: dict[str, Any]) -> dict[str, Any]:
     except (ValueError, binascii.Error):
         raise CommandRefused(BAD_ARGS, "update signature must be a base64 Ed25519 signature") from None
     out = {k: args[k] for k in sorted(required)}
+    if "delta" in args:  # the artefact is a zstd patch against an installed release (sync.ota.delta)
+        d = args["delta"]
+        if (not isinstance(d, dict) or set(d) != {"base", "base_sha256", "target_sha256", "target_size"}
+                or not is_version(d["base"]) or not _is_sha256(d["base_sha256"])
+                or not _is_sha256(d["target_sha256"]) or not _is_size(d["target_size"], 4 * MAX_ARTIFACT_BYTES)):
+            raise CommandRefused(BAD_ARGS, "update delta takes base, base_sha256, target_sha256 and target_size")
+        out["delta"] = dict(d)
+    if "unpacked_size" in args:  # what the release takes on disk once unpacked: checked before downloading
+        if not _is_size(args["unpacked_size"], 4 * MAX_ARTIFACT_BYTES):
+            raise CommandRefused(BAD_ARGS, "update unpacked_size must be a positive byte count")
+        out["unpacked_size"] = args["unpacked_size"]
+    if "key_rotation" in args:  # a new release key certified by the pinned one (sync.ota.trust)
+        cert = args["key_rotation"]
+        if (not isinstance(cert, dict) or set(cert) != {"key", "previous", "signature"}
+                or not all(isinstance(v, str) and len(v) <= 200 for v in cert.values())):
+            raise CommandRefused(BAD_ARGS, "update key_rotation takes key, previous and signature")
+        out["key_rotation"] = dict(cert)
     if "health_timeout_s" in args:
         lo, hi = HEALTH_TIMEOUT_S
         value = args["health_timeout_s"]
@@ -304,13 +344,7 @@ class Command:
                 "issued_at": self.issued_at, "expires_at": self.expires_at}
 
     def canonical(self) -> bytes:
-        return canonical_json(self.to_dict())
-
-
-def canonical_json(obj: Any) -> bytes:
-    """Sorted keys, no spaces, UTF-8 (not ASCII-escaped); NaN and infinities are not JSON."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False).encode("utf-8")
+        return signatures.object_statement(self.to_dict())
 
 
 def new_command(action: str, args: Mapping[str, Any] | None, target: Mapping[str, Any], *,
@@ -403,7 +437,7 @@ def verify_command(public_raw: bytes | None, payload: bytes, *, device_id: str, 
         raise CommandRefused(BAD_SIGNATURE, "the signature is unreadable", claimed) from exc
     body = wire["cmd"]
     try:
-        signed = canonical_json(body)
+        signed = signatures.object_statement(body)
     except (ValueError, TypeError, RecursionError) as exc:
         raise CommandRefused(MALFORMED, "the command cannot be put in canonical form", claimed) from exc
     try:
@@ -451,15 +485,19 @@ def verify_command(public_raw: bytes | None, payload: bytes, *, device_id: str, 
 # the kiosks' secrets folders).
 
 APP_STATUS = "app_status"
-APP_STATUSES = ("received", "accepted", "processing", "supplement", "completed", "returned", "ready")
+APP_STATUSES = ("received", "accepted", "processing", "supplement", "completed", "returned", "ready", "rejected")
 # The back office's own words for them (kiosk-central status RECEIPT 办理中 works too).
 APP_STATUS_WORDS = {"已接收": "received", "受理": "accepted", "已受理": "accepted", "办理中": "processing",
                     "补正": "supplement", "待补正": "supplement", "办结": "completed", "已办结": "completed",
-                    "退回": "returned", "已退回": "returned", "待领取": "ready", "可领取": "ready"}
+                    "退回": "returned", "已退回": "returned", "待领取": "ready", "可领取": "ready",
+                    "不予受理": "rejected"}
 MAX_APP_STATUS_ENTRIES = 200
 _TAG = re.compile(r"^[0-9a-f]{64}$")
 _ID_NUMBER = re.compile(r"^[0-9]{17}[0-9X]$")
 _ENTRY_FIELDS = frozenset({"receipt_no", "service_code", "status", "updated_at", "lookup_tag"})
+# Optional: the decision in words for the resident (reason, missing materials and deadline, result and how to
+# collect), {"zh": ..., "en": ...}, each at most MAX_DETAIL characters of printable text.
+MAX_DETAIL = 600
 
 
 def app_status_code(text: str) -> str:
@@ -487,14 +525,22 @@ def lookup_tag(site_key: bytes, id_number: str) -> str:
 
 
 def validate_app_status(args: dict[str, Any]) -> dict[str, Any]:
-    entries = args.get("entries")
-    if set(args) != {"entries"} or not isinstance(entries, list) or not 0 < len(entries) <= MAX_APP_STATUS_ENTRIES:
-        raise CommandRefused(BAD_ARGS, f"app_status takes entries: a list of 1-{MAX_APP_STATUS_ENTRIES}")
+    """``entries`` checked; an optional ``query`` marks the answer to a kiosk's card lookup
+    (sync.protocol.card_lookup), which may have no entries."""
+    entries, query = args.get("entries"), args.get("query")
+    fewest = 0 if "query" in args else 1
+    if (set(args) - {"query"} != {"entries"} or not isinstance(entries, list)
+            or not fewest <= len(entries) <= MAX_APP_STATUS_ENTRIES):
+        raise CommandRefused(BAD_ARGS, f"app_status takes entries: a list of 1-{MAX_APP_STATUS_ENTRIES} "
+                                       "(0 in the answer to a query)")
+    if "query" in args and not (isinstance(query, str) and card_lookup.QUERY.match(query)):
+        raise CommandRefused(BAD_ARGS, "an app_status query is 8-64 letters, digits or dashes")
     out = []
     for e in entries:
-        if not isinstance(e, dict) or set(e) != _ENTRY_FIELDS:
+        if not isinstance(e, dict) or set(e) - {"detail"} != _ENTRY_FIELDS:
             raise CommandRefused(BAD_ARGS, "each app_status entry has exactly receipt_no, service_code, status, "
-                                           "updated_at, lookup_tag; nothing applied")
+                                           "updated_at, lookup_tag (and optionally detail); nothing applied")
+        detail = _detail(e.get("detail"))
         receipt, code, status, tag = e["receipt_no"], e["service_code"], e["status"], e["lookup_tag"]
         try:
             updated = _number(e["updated_at"])
@@ -505,13 +551,27 @@ def validate_app_status(args: dict[str, Any]) -> dict[str, Any]:
                 or status not in APP_STATUSES or updated <= 0
                 or not isinstance(tag, str) or not (tag == "" or _TAG.match(tag))):
             raise CommandRefused(BAD_ARGS, "an app_status entry is invalid; nothing applied")
-        out.append({"receipt_no": receipt, "service_code": code, "status": status, "updated_at": updated,
-                    "lookup_tag": tag})
-    return {"entries": out}
+        entry: dict[str, Any] = {"receipt_no": receipt, "service_code": code, "status": status,
+                                 "updated_at": updated, "lookup_tag": tag}
+        if detail is not None:
+            entry["detail"] = detail
+        out.append(entry)
+    return {"entries": out, "query": query} if "query" in args else {"entries": out}
+
+
+def _detail(value: Any) -> dict[str, str] | None:
+    if value is None:
+        return None
+    if (not isinstance(value, dict) or set(value) != {"zh", "en"}
+            or not all(isinstance(v, str) and len(v) <= MAX_DETAIL and (v == "" or _printable(v))
+                       for v in value.values())):
+        raise CommandRefused(BAD_ARGS, "an app_status entry's detail is {zh, en} of printable text; nothing applied")
+    return {"zh": value["zh"], "en": value["en"]}
 
 
 __all__ = ["ACTIONS", "CONFIG_KEYS", "MAX_PAYLOAD_BYTES", "REASONS", "Command", "CommandRefused", "ConfigKey",
            "canonical_json", "is_version", "new_command", "peek_command_id", "sign_command", "target_all",
            "target_device", "target_site", "targets", "validate_args", "verify_command"]
+__all__ += ["RELEASE_FLOOR"]
 __all__ += ["APP_STATUS", "APP_STATUSES", "app_status_code", "lookup_tag", "normalise_id_number",
             "validate_app_status"]

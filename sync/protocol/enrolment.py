@@ -35,8 +35,18 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from sync.protocol import signatures, strict_json
 from sync.protocol.broker_url import BrokerUrlError, parse_broker_url
-from sync.protocol.topics import TopicError, check_device_id
+from sync.protocol.canonical import canonical_json
+from sync.protocol.topics import (  # noqa: F401 - the topic names are re-exported for enrolment's callers
+    ENROL_ROOT,
+    TopicError,
+    cert_topic,
+    check_device_id,
+    csr_topic,
+    enrol_reply_topic,
+    enrol_request_topic,
+)
 
 PREFIX = "KIOSKPROV1:"
 MAX_TOKEN_CHARS = 4096
@@ -62,15 +72,11 @@ class TokenBody:
     command_key: str  # base64 Ed25519 public key of the central
     iat: float
     exp: float
-    lookup_key: str = ""  # base64 site key for the residents' status lookup (sync.central.status_push); optional
+    lookup_key: str = ""  # base64 site key for the residents' status lookup (central.status_push); optional
     enrol_url: str = ""  # the broker's enrolment listener (TLS fleets only; see Transport trust)
 
 
 OPTIONAL_FIELDS = frozenset({"lookup_key", "enrol_url"})  # a token may lack these
-
-
-def _canonical(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def _b64url(data: bytes) -> str:
@@ -81,8 +87,8 @@ def make_token(command_private_raw: bytes, body: TokenBody) -> str:
     payload = asdict(body)
     if not body.enrol_url:
         del payload["enrol_url"]  # tokens for plain-TCP fleets stay exactly as before
-    sig = Ed25519PrivateKey.from_private_bytes(command_private_raw).sign(_canonical(payload))
-    wrapped = _canonical({"t": payload, "sig": base64.b64encode(sig).decode("ascii")})
+    sig = Ed25519PrivateKey.from_private_bytes(command_private_raw).sign(signatures.object_statement(payload))
+    wrapped = canonical_json({"t": payload, "sig": base64.b64encode(sig).decode("ascii")})
     return PREFIX + _b64url(wrapped)
 
 
@@ -113,7 +119,7 @@ def read_token(text: str, *, now: float | None = None, pinned_command_key: bytes
     if pinned_command_key is not None and command_key != pinned_command_key:
         raise EnrolmentError("wrong_central", "开通码不是本机所属平台签发的")
     try:
-        Ed25519PublicKey.from_public_bytes(command_key).verify(sig, _canonical(payload))
+        Ed25519PublicKey.from_public_bytes(command_key).verify(sig, signatures.object_statement(payload))
     except (InvalidSignature, ValueError) as exc:
         raise EnrolmentError("bad_signature", "开通码签名无效（可能被修改），请向平台重新申请") from exc
     try:
@@ -133,25 +139,7 @@ def read_token(text: str, *, now: float | None = None, pinned_command_key: bytes
 
 # -- enrolment and renewal over TLS ---------------------------------------------------------------------
 
-ENROL_ROOT = "kiosk/v1/_enrol"
 MAX_MESSAGE = 16 * 1024
-
-
-def enrol_request_topic(device_id: str) -> str:
-    return f"{ENROL_ROOT}/{check_device_id(device_id)}/request"
-
-
-def enrol_reply_topic(device_id: str) -> str:
-    return f"{ENROL_ROOT}/{check_device_id(device_id)}/reply"
-
-
-def csr_topic(device_id: str) -> str:
-    """Where a kiosk asks for a renewed certificate (under its own ``up/``, so the broker ACL admits it)."""
-    return f"kiosk/v1/{check_device_id(device_id)}/up/csr"
-
-
-def cert_topic(device_id: str) -> str:
-    return f"kiosk/v1/{check_device_id(device_id)}/down/cert"
 
 
 class TrustMessageError(ValueError):
@@ -159,7 +147,7 @@ class TrustMessageError(ValueError):
 
 
 def _proof(secret_sha256: str, fields: dict[str, Any]) -> str:
-    mac = hmac.new(secret_sha256.encode("ascii"), _canonical(fields), hashlib.sha256).digest()
+    mac = hmac.new(secret_sha256.encode("ascii"), canonical_json(fields), hashlib.sha256).digest()
     return base64.b64encode(mac).decode("ascii")
 
 
@@ -168,18 +156,44 @@ def secret_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def enrol_event_proof(secret_sha256: str, device_id: str, token_id: str, device_public_key: str) -> str:
+    """The proof an enrolment over plain MQTT (an ``enrol`` event, whose ``meta`` travels in clear) carries:
+    HMAC-SHA256 keyed by the token's secret hash over the device id, token id and the device key it enrols.
+    Without the secret (which never travels, and which no page of the central shows) no one can make it; a
+    copy seen on the wire enrols nothing but that very key, whose private half the kiosk alone holds."""
+    return _proof(secret_sha256, {"v": 1, "purpose": "enrol_event", "device_id": device_id, "token_id": token_id,
+                                  "device_public_key": device_public_key})
+
+
+def check_enrol_event_proof(secret_sha256: str, device_id: str, token_id: str, device_public_key: str,
+                            proof: object) -> bool:
+    return isinstance(proof, str) and hmac.compare_digest(
+        enrol_event_proof(secret_sha256, device_id, token_id, device_public_key).encode(), proof.encode())
+
+
+RETIRE_DOMAIN = signatures.RETIREMENT
+
+
+def retirement_bytes(old_device_id: str, new_device_id: str, token_id: str) -> bytes:
+    """What a re-enrolling kiosk signs with its old device key (Ed25519): that the old identity hands over to
+    the new one. The central checks it against the old id's enrolled key and retires that id cleanly (no
+    offline or trust alarm for it afterwards); no one without the old key can retire a kiosk."""
+    return signatures.statement(RETIRE_DOMAIN,
+                                canonical_json({"old": old_device_id, "new": new_device_id, "token_id": token_id}))
+
+
 def make_enrol_request(body: TokenBody, device_public_key: str, csr_pem: str, *, now: float | None = None) -> bytes:
     fields = {"v": 1, "device_id": body.device_id, "token_id": body.tid, "device_public_key": device_public_key,
               "csr": csr_pem, "at": time.time() if now is None else now}
-    return _canonical({**fields, "proof": _proof(secret_hash(body.secret), fields)})
+    return canonical_json({**fields, "proof": _proof(secret_hash(body.secret), fields)})
 
 
 def _load(payload: bytes) -> dict[str, Any]:
     if len(payload) > MAX_MESSAGE:
         raise TrustMessageError("too large")
     try:
-        data = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as exc:
+        data = strict_json.loads(payload)  # numbers bounded: an "at" of 400 digits is not JSON we read
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise TrustMessageError("not JSON") from exc
     if not isinstance(data, dict) or data.get("v") != 1:
         raise TrustMessageError("not a v1 object")
@@ -209,7 +223,8 @@ def make_renew_request(device_id: str, csr_pem: str, device_private_pem: bytes, 
     if not isinstance(key, Ed25519PrivateKey):
         raise TrustMessageError("the device key is not Ed25519")
     body = {"device_id": device_id, "csr": csr_pem, "at": time.time() if now is None else now}
-    return _canonical({"v": 1, "body": body, "sig": base64.b64encode(key.sign(_canonical(body))).decode("ascii")})
+    sig = base64.b64encode(key.sign(signatures.object_statement(body))).decode("ascii")
+    return canonical_json({"v": 1, "body": body, "sig": sig})
 
 
 def read_renew_request(payload: bytes, device_public_key: bytes) -> dict[str, Any]:
@@ -220,7 +235,7 @@ def read_renew_request(payload: bytes, device_public_key: bytes) -> dict[str, An
         raise TrustMessageError("wrong fields")
     try:
         sig = base64.b64decode(str(data["sig"]), validate=True)
-        Ed25519PublicKey.from_public_bytes(device_public_key).verify(sig, _canonical(body))
+        Ed25519PublicKey.from_public_bytes(device_public_key).verify(sig, signatures.object_statement(body))
     except (InvalidSignature, ValueError, binascii.Error) as exc:
         raise TrustMessageError("bad device signature") from exc
     return body
@@ -250,8 +265,8 @@ def csr_digest(csr_pem: str) -> str:
 
 def make_cert_reply(command_private_raw: bytes, reply: CertReply) -> bytes:
     body = asdict(reply)
-    sig = Ed25519PrivateKey.from_private_bytes(command_private_raw).sign(_canonical(body))
-    return _canonical({"v": 1, "body": body, "sig": base64.b64encode(sig).decode("ascii")})
+    sig = Ed25519PrivateKey.from_private_bytes(command_private_raw).sign(signatures.object_statement(body))
+    return canonical_json({"v": 1, "body": body, "sig": base64.b64encode(sig).decode("ascii")})
 
 
 def read_cert_reply(payload: bytes, command_public_raw: bytes) -> CertReply:
@@ -263,7 +278,7 @@ def read_cert_reply(payload: bytes, command_public_raw: bytes) -> CertReply:
         raise TrustMessageError("wrong fields")
     try:
         sig = base64.b64decode(str(data["sig"]), validate=True)
-        Ed25519PublicKey.from_public_bytes(command_public_raw).verify(sig, _canonical(body))
+        Ed25519PublicKey.from_public_bytes(command_public_raw).verify(sig, signatures.object_statement(body))
     except (InvalidSignature, ValueError, binascii.Error) as exc:
         raise TrustMessageError("bad central signature") from exc
     reply = CertReply(**body)

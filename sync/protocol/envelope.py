@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from sync.protocol import strict_json
 from sync.protocol.topics import ENVELOPE_KINDS, TopicError, check_device_id
 
 VERSION = 1
@@ -70,8 +71,9 @@ class Envelope:
         if len(data) > MAX_ENVELOPE_BYTES:
             raise EnvelopeError("envelope too large")
         try:
-            # NaN and Infinity are not JSON: refused here, not left to break a signature check later.
-            obj = json.loads(data, parse_constant=_no_constant)
+            # Numbers bounded here (64-bit integers, finite floats, no NaN/Infinity), not left to break a
+            # float(), a signature check or a database column later.
+            obj = strict_json.loads(data)
         except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
             raise EnvelopeError("envelope is not JSON") from exc
         if not isinstance(obj, dict):
@@ -113,10 +115,6 @@ class Envelope:
         return env
 
 
-def _no_constant(_name: str) -> Any:
-    raise ValueError("not JSON")
-
-
 def _field(obj: dict[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
     value = obj.get(name)
     if isinstance(value, bool) or not isinstance(value, kind):
@@ -149,7 +147,7 @@ class Ack:
     @classmethod
     def from_bytes(cls, data: bytes) -> Ack:
         try:
-            obj = json.loads(data, parse_constant=_no_constant)
+            obj = strict_json.loads(data)
             if not isinstance(obj, dict) or not isinstance(obj["ids"], list):
                 raise TypeError("ack")
             ids = tuple(_ack_str(i) for i in obj["ids"])

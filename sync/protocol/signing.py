@@ -25,13 +25,11 @@ the daemon signs at publish time only rows that were queued unsigned (before the
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import os
 import threading
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
@@ -40,9 +38,11 @@ from nacl.exceptions import BadSignatureError
 from nacl.exceptions import ValueError as NaclValueError
 from nacl.signing import VerifyKey
 
+from sync.protocol import signatures
+from sync.protocol.canonical import canonical_json
 from sync.protocol.envelope import VERSION, Envelope
 
-DOMAIN = b"kiosk-envelope-sig/v1\n"
+DOMAIN = signatures.ENVELOPE
 DEVICE_KEY_FILE = Path("secrets") / "device_key"
 SIG_BYTES = 64
 
@@ -61,23 +61,18 @@ class SignatureError(ValueError):
         self.code = code
 
 
-def _canonical(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False).encode("utf-8")
-
-
 def signing_bytes(env: Envelope) -> bytes:
     """The exact bytes a device signs for ``env`` (see the module docstring)."""
     created = float(env.created_at)
     if not math.isfinite(created):
         raise SignatureError(UNSIGNABLE, "created_at is not a finite number")
     try:
-        body = _canonical({"v": VERSION, "device_id": env.device_id, "id": env.id, "seq": env.seq,
+        body = canonical_json({"v": VERSION, "device_id": env.device_id, "id": env.id, "seq": env.seq,
                            "kind": env.kind, "created_at": created,
                            "sealed_sha256": hashlib.sha256(env.sealed).hexdigest(), "meta": env.meta})
     except (ValueError, TypeError, RecursionError) as exc:  # NaN, lone surrogates, non-JSON values
         raise SignatureError(UNSIGNABLE, "the envelope has no canonical form") from exc
-    return DOMAIN + body
+    return signatures.statement(DOMAIN, body)
 
 
 def digest(env: Envelope) -> str:

@@ -16,6 +16,12 @@ DOWN_KINDS = frozenset({"ack", "cmd"})
 CENTRAL_STATUS = f"{ROOT}/_central/status"
 # Several central workers split the fleet's uplink between them (MQTT 5 shared subscription).
 CENTRAL_SHARED_SUBSCRIPTION = f"$share/central/{ROOT}/+/up/#"
+# Enrolment over TLS (docs/PROTOCOL.md, Transport trust): requests reach the broker's enrolment listener,
+# where a kiosk has no certificate yet; the central's certificate service answers on the reply topic.
+ENROL_ROOT = f"{ROOT}/_enrol"
+# The certificate service's share of enrolment and renewal requests (several central processes split them).
+ENROL_SUBSCRIPTION = f"$share/central-ca/{ENROL_ROOT}/+/request"
+CSR_SUBSCRIPTION = f"$share/central-ca/{ROOT}/+/up/csr"
 
 _DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
@@ -40,6 +46,29 @@ def down(device_id: str, kind: str) -> str:
     if kind not in DOWN_KINDS:
         raise TopicError(f"unknown downlink kind {kind!r}")
     return f"{ROOT}/{check_device_id(device_id)}/down/{kind}"
+
+
+def enrol_request_topic(device_id: str) -> str:
+    return f"{ENROL_ROOT}/{check_device_id(device_id)}/request"
+
+
+def enrol_reply_topic(device_id: str) -> str:
+    return f"{ENROL_ROOT}/{check_device_id(device_id)}/reply"
+
+
+def csr_topic(device_id: str) -> str:
+    """Where a kiosk asks for a renewed certificate (under its own ``up/``, so the broker ACL admits it)."""
+    return f"{ROOT}/{check_device_id(device_id)}/up/csr"
+
+
+def cert_topic(device_id: str) -> str:
+    return f"{ROOT}/{check_device_id(device_id)}/down/cert"
+
+
+def barrier_topic(device_id: str) -> str:
+    """A topic no one publishes on: subscribing to it after another subscription and waiting for its SUBACK
+    tells that the retained messages of the first have arrived (central.cert_service)."""
+    return f"{ROOT}/_central/drop/{check_device_id(device_id)}"
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Alembic environment for the outbox: always run through ``sync.sqlite.upgrade`` with a connection."""
+"""Alembic environment for the outbox: always run through ``sync.runtime.sqlite.upgrade`` with a connection."""
 
 from alembic import context
 

@@ -1,0 +1,83 @@
+"""What an incoming submission may clash with in the central's store: an id stored with other content, or a
+receipt number another submission holds. Each is decided inside the ingest transaction (``central.store``),
+refused or stored, and told to an operator as an alarm."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from central.messages import Incoming
+from central.models import Submission
+
+if TYPE_CHECKING:
+    from central.store import Acks
+
+log = logging.getLogger("kiosk.central.store")
+
+
+def id_reused(s: Session, item: Incoming, now: float, acks: Acks) -> None:
+    """A known id with other signed content: not a resend. Refused, and an operator is told."""
+    from central.alarms import open_alarm
+
+    env = item.envelope
+    assert env is not None
+    log.warning("refused a %s from %s: its id is stored with other content", env.kind, env.device_id)
+    open_alarm(s, env.device_id, "id_reused", "critical", f"a {env.kind} id came again with other content", now)
+    acks.rejected[env.device_id].append((env.id, "id already stored with other content"))
+
+
+def receipts_held(s: Session, items: Sequence[Incoming],
+                   known: dict[str, str | None]) -> dict[str, tuple[str, str]]:
+    """Which of the receipt numbers of this batch's new submissions are stored already: number ->
+    (submission id, device id).
+
+    A receipt number names one application for a resident's lookup and an operator's status change,
+    over the device's whole life: the kiosk never issues one twice (sync.outbox.ledger), and the
+    central refuses a second submission id of the same device with a number it already holds
+    (:func:`receipt_reused`)."""
+    numbers = {i.envelope.meta_str("receipt_no", 32) for i in items
+               if i.topic.kind == "submission" and i.envelope is not None and i.refusal is None
+               and i.envelope.id not in known}
+    numbers.discard("")
+    held: dict[str, tuple[str, str]] = {}
+    if numbers:
+        for sub_id, device_id, receipt_no in s.execute(
+                select(Submission.id, Submission.device_id, Submission.receipt_no)
+                .where(Submission.receipt_no.in_(sorted(numbers)))):
+            held.setdefault(receipt_no, (sub_id, device_id))
+    return held
+
+
+def receipt_collision(s: Session, item: Incoming, receipt_no: str, holder: tuple[str, str],
+                       now: float) -> None:
+    """Another kiosk holds this receipt number: receipt numbers carry only four characters of the device
+    id (``sync.protocol.ids.device_short``), so two kiosks whose ids end alike issue the same numbers.
+    Neither kiosk is at fault and refusing would leave a resident's application unprocessed: it is
+    stored, and an operator is told to give one of the two kiosks another id."""
+    from central.alarms import open_alarm
+
+    env = item.envelope
+    assert env is not None
+    log.warning("a submission from %s has a receipt number another kiosk's submission holds", env.device_id)
+    open_alarm(s, env.device_id, "receipt_collision", "critical",
+               f"receipt number {receipt_no} is also held by kiosk {holder[1]} (submission {holder[0]}): "
+               "their device ids end alike; give one of them another id", now)
+
+
+def receipt_reused(s: Session, item: Incoming, receipt_no: str, holder: str, now: float, acks: Acks) -> None:
+    """A new submission id with a receipt number another submission holds: refused (the kiosk keeps it
+    for a technician's export), and an operator is told. A resend of the same id never comes here."""
+    from central.alarms import open_alarm
+
+    env = item.envelope
+    assert env is not None
+    log.warning("refused a submission from %s: its receipt number is held by another submission",
+                env.device_id)
+    open_alarm(s, env.device_id, "receipt_reused", "critical",
+               f"receipt number {receipt_no} of submission {env.id} is held by submission {holder}", now)
+    acks.rejected[env.device_id].append((env.id, "receipt number already held by another submission"))
