@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from drivers.health import Health
@@ -60,6 +60,9 @@ class IdentityRecord:
     valid_from: str = ""
     valid_to: str = ""
     source: str = "chip"  # chip | camera | qr
+    # The chip's photo as readers' SDKs hand it over (a 102 x 126 BMP, drivers/idcard/photo.py); None when the
+    # reader has no decoder or the document has no chip. Left out of repr and equality.
+    photo: bytes | None = field(default=None, repr=False, compare=False)
 
 
 class IdCardReader(Driver, Protocol):

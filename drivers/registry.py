@@ -11,8 +11,10 @@ Configuration (every section optional; unknown sections, kinds or keys raise :cl
                      "auto_exposure": true, "exposure": null, "buffer_size": 1, "read_timeout_ms": 2000,
                      "max_read_failures": 3, "backoff_initial_s": 0.5, "backoff_max_s": 8}
       },
-      "idcard":  {"kind": "serial", "port": "/dev/ttyUSB0", "baudrate": 115200, "retries": 2}
-               | {"kind": "sim", "halt_after_read": true}   # simulator on a pty + the real serial reader
+      "idcard":  {"kind": "serial", "port": "/dev/ttyUSB0", "baudrate": 115200, "retries": 2,
+                  "wlt_library": "/opt/vendor/libwlt.so"}   # optional: the SDK's photo decoder
+               | {"kind": "sim", "halt_after_read": true}   # simulator on a pty + the real serial reader;
+                                                            # its photos decode with SimWltDecoder
       "printer": {"kind": "file", "path": "...", "text_path": "..."}
                | {"kind": "serial", "port": "/dev/ttyS1", "baudrate": 9600, "rtscts": false, ...}
                | {"kind": "network", "host": "192.168.1.50", "port": 9100, "connect_timeout": 3}
@@ -72,8 +74,18 @@ class Drivers:
         for cam in self.cameras.values():
             cam.start()
 
-    def health(self) -> list[dict[str, object]]:
-        """Every driver's health snapshot as a dict (for telemetry)."""
+    def health(self, probe: bool = False) -> list[dict[str, object]]:
+        """Every driver's health snapshot as a dict (for telemetry). ``probe``: first ask the drivers whose
+        device can be asked without a job (the printer's paper and cover sensors), so paper running out shows
+        before the next receipt fails, not after."""
+        if probe:
+            for e in self.entries:
+                query = getattr(e.driver, "query_status", None)
+                if callable(query):
+                    try:
+                        query()
+                    except Exception:  # noqa: S112 - a probe that fails leaves the driver's own health as it is
+                        continue
         return [e.driver.health.snapshot().as_dict() for e in self.entries]
 
     def close(self) -> None:
@@ -169,9 +181,15 @@ def _import(module: str, attr: str, kind: str) -> Any:
 def build_idcard(cfg: Mapping[str, Any]) -> tuple[str, IdCardReader]:
     kind, rest = _section("idcard", cfg)
     if kind == "serial":
-        _check_keys("idcard", kind, rest, {"port", "baudrate", "retries"}, required=["port"])
+        _check_keys("idcard", kind, rest, {"port", "baudrate", "retries", "wlt_library"}, required=["port"])
         cls = _import("drivers.idcard.reader", "SerialIdCardReader", kind)
         port = rest.pop("port")
+        library = rest.pop("wlt_library", None)
+        if library:
+            try:
+                rest["photo_decoder"] = _import("drivers.idcard.photo", "VendorWltDecoder", kind)(library)
+            except OSError as exc:
+                raise ConfigError(f"idcard: wlt_library cannot be loaded: {exc}") from exc
         try:
             return kind, cls(port, name="idcard", **rest)
         except (TypeError, ValueError) as exc:
@@ -181,7 +199,8 @@ def build_idcard(cfg: Mapping[str, Any]) -> tuple[str, IdCardReader]:
         sim_cls = _import("drivers.idcard.simulator", "IdCardSimulator", kind)
         reader_cls = _import("drivers.idcard.reader", "SerialIdCardReader", kind)
         sim_kwargs = {k: rest[k] for k in ("halt_after_read",) if k in rest}
-        reader_kwargs = {k: rest[k] for k in ("retries",) if k in rest}
+        reader_kwargs: dict[str, Any] = {k: rest[k] for k in ("retries",) if k in rest}
+        reader_kwargs["photo_decoder"] = _import("drivers.idcard.photo", "SimWltDecoder", kind)()
         try:
             simulator = sim_cls(**sim_kwargs).start()
         except (TypeError, ValueError) as exc:
@@ -295,6 +314,7 @@ def default_sim_config(home: Path) -> dict[str, Any]:
         "cameras": {
             "scanner": {"kind": "sim", "fps": 15, "width": 640, "height": 480},
             "document": {"kind": "sim", "fps": 5, "width": 1280, "height": 960},
+            "face": {"kind": "sim", "fps": 10, "width": 640, "height": 480},  # 人证核验
         },
         "idcard": {"kind": "sim"},
         "printer": {"kind": "file", "path": str(out / "receipts.escpos"),

@@ -5,7 +5,8 @@ With ``--json`` prints one object per image per line::
     {"file": str, "codes": [{"format": str, "text": str|null, "bytes_hex": str, "charset": str|null}],
      "error": str|null}
 
-A missing or unreadable file gives an entry with ``error`` set (and exit status 1), never a
+A missing, empty or unreadable file, and an image over the pixel cap (``drivers.still_image``: checked in
+its header before anything is decoded), gives an entry with ``error`` set (and exit status 1), never a
 traceback. Without ``--json`` prints one human-readable line per image.
 """
 
@@ -23,10 +24,11 @@ import numpy as np
 def _read_image(path: Path) -> np.ndarray:
     import cv2
 
-    data = path.read_bytes()  # OSError for missing/unreadable; cv2.imread would only return None
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise ValueError("not a readable image")
+    from drivers.still_image import read_still
+
+    # OSError for missing/unreadable files; ImageRefused (a ValueError) for empty, unknown, damaged or
+    # too many pixels (checked in the header, before anything is decoded).
+    img = read_still(path, flags=cv2.IMREAD_UNCHANGED)
     if img.dtype != np.uint8:  # 16-bit PNG/TIFF
         img = cv2.convertScaleAbs(img, alpha=255.0 / max(1.0, float(img.max())))
     return img

@@ -34,6 +34,11 @@ from drivers.interfaces import DecodedCode
 Quad = tuple[tuple[int, int], ...]
 
 QR_FORMATS = (zxingcpp.BarcodeFormat.QRCode,)
+MATRIX_FORMATS = (
+    zxingcpp.BarcodeFormat.QRCode,
+    zxingcpp.BarcodeFormat.PDF417,
+    zxingcpp.BarcodeFormat.DataMatrix,
+)
 STILL_FORMATS = (
     zxingcpp.BarcodeFormat.QRCode,
     zxingcpp.BarcodeFormat.PDF417,

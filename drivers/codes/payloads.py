@@ -21,6 +21,10 @@ kiosk defines the formats below. ``parse_payload`` returns one typed result or r
    with the same character rules (``zzlxdm`` maps to ``type``, ``zzbh`` to ``id``, ``bfjgdm`` to
    ``issuer``); ``ts`` optional. -> :class:`ELicenceRef`
 
+   A code that carries its time (``ts``) is shown fresh from the resident's phone: once older than its
+   validity window (:data:`VALIDITY_S`, 20 minutes as the national network identity credential's QR) it
+   is a screenshot or a photo of an old code and is refused (:func:`freshness_problem`).
+
 2. e-ID (网证/CTID) token: ``CTID:`` followed by a base64url body (no padding) of 32-2048
    characters. The kiosk does not interpret it; it is forwarded for online verification.
    -> :class:`EIdToken`
@@ -54,6 +58,8 @@ from urllib.parse import parse_qsl, urlsplit
 from drivers.interfaces import DecodedCode
 
 MAX_PAYLOAD = 4096 * 2  # characters; anything longer is not ours
+VALIDITY_S = 20 * 60  # an e-licence QR's validity window: the national network identity credential's 20 minutes
+CLOCK_SKEW_S = 5 * 60  # a phone's clock may run this far ahead of the kiosk's
 
 
 class PayloadError(ValueError):
@@ -242,6 +248,19 @@ def _parse_prov(text: str) -> ProvisioningToken:
     if not 16 <= len(raw) <= 4096:
         raise PayloadError("prov-bad-length")
     return ProvisioningToken(1, raw)
+
+
+def freshness_problem(ref: ELicenceRef, now: float, window_s: float = VALIDITY_S,
+                      skew_s: float = CLOCK_SKEW_S) -> str:
+    """Why a timed e-licence code may not be used now: ``"expired"`` once older than ``window_s``,
+    ``"future"`` when dated ahead of ``now`` by more than ``skew_s``; ``""`` when fresh or untimed."""
+    if ref.ts is None:
+        return ""
+    if now - ref.ts > window_s:
+        return "expired"
+    if ref.ts - now > skew_s:
+        return "future"
+    return ""
 
 
 def parse_payload(decoded: DecodedCode | str) -> Payload:

@@ -9,6 +9,15 @@ GBK without ECI, and a binary payload, so the same set measures read rate and ch
 ``empty_frames`` gives 1920x1080 frames without any code (cluttered scenes and sensor noise) to
 measure how fast the pipeline gives up.
 
+``generate(n, seed, hard=True)`` is the harder set: 1920x1080 frames (a 1080p camera; the live
+pipeline first reads them at half size, where 2-3 px modules shrink to 1-1.5 px) with the same module
+sizes in pixels as the 720p set, plus a code shown on a phone screen (sub-pixel stripes and pixel
+gaps beating against the camera's pixel grid: moiré; sometimes dark mode), glare (a saturated light
+spot across part of the symbol), and moiré with glare.
+
+``held_frames(sample, k)`` gives the same scene as ``k`` camera frames, each with fresh sensor noise
+(the JPEG step, if any, after the noise), for the live benchmark: a code held in front of the camera.
+
 Nothing here is random unless seeded: the same ``(n, seed)`` always gives the same images.
 """
 
@@ -35,6 +44,8 @@ DEGRADATIONS = (
     "combo",
     "combo_hard",
 )
+HARD_DEGRADATIONS = (*DEGRADATIONS, "moire", "glare", "moire_glare", "small_modules")
+SENSOR_NOISE = 3.0  # sigma of the fresh noise every held frame gets (grey levels)
 
 # Payload kinds: how the bytes were put in the symbol and what text a correct reader must return.
 PAYLOAD_KINDS = ("ascii", "utf8_eci", "utf8", "gbk", "binary")
@@ -68,6 +79,12 @@ class Sample:
     payload_kind: str  # one of PAYLOAD_KINDS
     degradation: str  # one of DEGRADATIONS
     module_px: float  # approximate module size in the frame, pixels
+    index: int = 0  # i of make_sample(i, seed)
+    seed: int = 0
+    base: np.ndarray | None = None  # the scene before sensor noise and JPEG (for held_frames)
+    noise: float = 0.0  # sensor noise sigma of this degradation
+    jpeg: int = 0  # JPEG quality applied after the noise (0: none)
+    box: tuple[int, int, int, int] | None = None  # the symbol's bounding box (x0, y0, x1, y1)
 
 
 def _payload(kind: str, i: int, rng: np.random.Generator) -> tuple[segno.QRCode, bytes, str | None]:
@@ -135,8 +152,9 @@ def _render_code(qr: segno.QRCode, module_px: int, border: int = 4) -> np.ndarra
 
 
 def _place(frame: np.ndarray, code: np.ndarray, rng: np.random.Generator, angle: float,
-           persp: float, scale: float) -> np.ndarray:
-    """Warp ``code`` (gray) into ``frame`` (BGR) with rotation ``angle`` and perspective ``persp``."""
+           persp: float, scale: float, corners_out: list[np.ndarray] | None = None) -> np.ndarray:
+    """Warp ``code`` (gray, or BGR for a screen) into ``frame`` (BGR) with rotation ``angle`` and
+    perspective ``persp``; the destination corners are appended to ``corners_out``."""
     h, w = frame.shape[:2]
     s = code.shape[0]
     side = s * scale
@@ -158,11 +176,16 @@ def _place(frame: np.ndarray, code: np.ndarray, rng: np.random.Generator, angle:
     hom = cv2.getPerspectiveTransform(src, dst)
     warped = cv2.warpPerspective(code, hom, (w, h), flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
                                  borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-    mask = cv2.warpPerspective(np.full_like(code, 255), hom, (w, h), flags=cv2.INTER_LINEAR,
+    mask = cv2.warpPerspective(np.full(code.shape[:2], 255, np.uint8), hom, (w, h), flags=cv2.INTER_LINEAR,
                                borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    if corners_out is not None:
+        corners_out.append(dst)
     alpha = (mask.astype(np.float32) / 255.0)[:, :, None]
     tint = rng.uniform(0.85, 1.0, 3).astype(np.float32)  # paper is never pure white
-    code_bgr = warped.astype(np.float32)[:, :, None] * tint[None, None, :]
+    if warped.ndim == 3:
+        code_bgr = warped.astype(np.float32) * tint[None, None, :]
+    else:
+        code_bgr = warped.astype(np.float32)[:, :, None] * tint[None, None, :]
     out = frame.astype(np.float32) * (1 - alpha) + code_bgr * alpha
     return np.clip(out, 0, 255).astype(np.uint8)
 
@@ -187,13 +210,50 @@ def _degrade(img: np.ndarray, rng: np.random.Generator, *, blur: float = 0.0, no
     return out
 
 
-def make_sample(i: int, seed: int = 0) -> Sample:
-    """The ``i``-th sample of the set with this seed (independent of the set size)."""
-    rng = np.random.default_rng([seed, i])
+def _screen(code: np.ndarray, rng: np.random.Generator, sub: int = 4) -> np.ndarray:
+    """``code`` (gray, one pixel per screen pixel) shown on a phone screen: each screen pixel is
+    ``sub`` x ``sub`` samples with R, G and B sub-pixel stripes and a dark gap, so resampling it to the
+    camera's grid beats (moiré). Dark mode (inverted) one time in three."""
+    img = code.astype(np.float32)
+    if rng.random() < 1 / 3:
+        img = 255 - img
+    big = np.kron(img, np.ones((sub, sub), np.float32))
+    h, w = big.shape
+    out = np.zeros((h, w, 3), np.float32)
+    col = np.arange(w) % sub
+    row = np.arange(h) % sub
+    stripe = [col == 2, col == 1, col == 0]  # B, G, R columns (BGR order), the last column dark
+    lit = (row < sub - 1)[:, None]
+    glow = float(rng.uniform(0.15, 0.35))  # light bleeding between sub-pixels
+    for c in range(3):
+        m = (stripe[c][None, :] & lit).astype(np.float32)
+        out[:, :, c] = big * (glow + (1 - glow) * m) * 1.6
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def _glare(img: np.ndarray, rng: np.random.Generator, corners: np.ndarray) -> np.ndarray:
+    """A saturated light spot (a lamp reflected by glossy paper or a screen) over part of the code."""
+    h, w = img.shape[:2]
+    c = corners.mean(axis=0)
+    side = float(np.linalg.norm(corners[1] - corners[0]))
+    cx, cy = c + rng.uniform(-0.35, 0.35, 2) * side
+    sx, sy = rng.uniform(0.12, 0.3, 2) * side
+    amp = float(rng.uniform(160, 260))
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    spot = amp * np.exp(-(((xs - cx) / sx) ** 2 + ((ys - cy) / sy) ** 2) / 2)
+    out = img.astype(np.float32) + spot[:, :, None]
+    return np.clip(out, 0, 255).astype(np.uint8)
+
+
+def make_sample(i: int, seed: int = 0, *, hard: bool = False) -> Sample:
+    """The ``i``-th sample of the set with this seed (independent of the set size); ``hard``: the
+    1920x1080 set with phone-screen moiré and glare (see the module docstring)."""
+    rng = np.random.default_rng([seed, i] if not hard else [seed, i, 1080])
     kind = PAYLOAD_KINDS[i % len(PAYLOAD_KINDS)]
-    deg = DEGRADATIONS[(i // len(PAYLOAD_KINDS) + i) % len(DEGRADATIONS)]
+    degs = HARD_DEGRADATIONS if hard else DEGRADATIONS
+    deg = degs[(i // len(PAYLOAD_KINDS) + i) % len(degs)]
     qr, payload, text = _payload(kind, i, rng)
-    frame = _clutter(FRAME_SIZE, rng)
+    frame = _clutter(EMPTY_SIZE if hard else FRAME_SIZE, rng, items=90 if hard else 40)
 
     angle = float(rng.uniform(-8, 8))
     persp = 0.0
@@ -213,7 +273,7 @@ def make_sample(i: int, seed: int = 0) -> Sample:
     elif deg == "low_contrast":
         contrast = float(rng.uniform(0.08, 0.2))
     elif deg == "small_modules":
-        module = float(rng.uniform(1.4, 2.2))
+        module = float(rng.uniform(1.4, 2.2)) if not hard else float(rng.uniform(1.6, 3.0))
     elif deg == "jpeg":
         jpeg = int(rng.integers(8, 20))
         module = float(rng.uniform(2.5, 4.0))
@@ -232,18 +292,55 @@ def make_sample(i: int, seed: int = 0) -> Sample:
         noise = float(rng.uniform(9, 16))
         contrast = float(rng.uniform(0.28, 0.48))
         jpeg = int(rng.integers(30, 50))
+    elif deg in ("moire", "moire_glare"):
+        module = float(rng.uniform(3.0, 5.5))
+        angle = float(rng.uniform(-20, 20))
+        persp = float(rng.uniform(0.0, 0.12))
+        blur = float(rng.uniform(0.0, 0.6))
+    elif deg == "glare":
+        module = float(rng.uniform(3.0, 6.0))
+        angle = float(rng.uniform(-30, 30))
+        contrast = float(rng.uniform(0.6, 1.0))
 
-    # Render at a whole module size >= 1 and let the warp rescale to the wanted (fractional) size.
-    base_px = max(1, round(module)) if module >= 3 else 8
-    code = _render_code(qr, base_px)
-    frame = _place(frame, code, rng, angle, persp, module / base_px)
-    frame = _degrade(frame, rng, blur=blur, noise=noise, contrast=contrast, jpeg=jpeg)
-    return Sample(frame, payload, text, kind, deg, module)
+    corners: list[np.ndarray] = []
+    if deg in ("moire", "moire_glare"):
+        # 2-4 screen pixels per module; each screen pixel rendered as 4x4 samples, so the warp
+        # resamples a screen-pixel period of module/ppm camera pixels (1-2.7 px: beats).
+        ppm = int(rng.integers(2, 5))
+        sub = 4
+        code = _screen(_render_code(qr, ppm), rng, sub)
+        frame = _place(frame, code, rng, angle, persp, module / (ppm * sub), corners)
+    else:
+        # Render at a whole module size >= 1 and let the warp rescale to the wanted (fractional) size.
+        base_px = max(1, round(module)) if module >= 3 else 8
+        code = _render_code(qr, base_px)
+        frame = _place(frame, code, rng, angle, persp, module / base_px, corners)
+    if deg in ("glare", "moire_glare"):
+        frame = _glare(frame, rng, corners[0])
+    base = _degrade(frame, rng, blur=blur, contrast=contrast)
+    image = _degrade(base, rng, noise=noise, jpeg=jpeg)
+    q = corners[0]
+    box = (int(q[:, 0].min()), int(q[:, 1].min()), int(np.ceil(q[:, 0].max())), int(np.ceil(q[:, 1].max())))
+    return Sample(image, payload, text, kind, deg, module, i, seed, base, noise, jpeg, box)
 
 
-def generate(n: int, seed: int = 0) -> list[Sample]:
-    """``n`` degraded frames, deterministic for a given seed."""
-    return [make_sample(i, seed) for i in range(n)]
+def generate(n: int, seed: int = 0, *, hard: bool = False) -> list[Sample]:
+    """``n`` degraded frames, deterministic for a given seed (``hard``: the 1080p set)."""
+    return [make_sample(i, seed, hard=hard) for i in range(n)]
+
+
+def held_frames(sample: Sample, k: int = 10) -> list[np.ndarray]:
+    """The scene of ``sample`` as ``k`` successive camera frames, each with fresh sensor noise
+    (sigma: the sample's noise, at least ``SENSOR_NOISE``), JPEG-compressed after it if the sample is.
+    Deterministic for a given sample."""
+    if sample.base is None:
+        raise ValueError("sample has no base image")
+    sigma = max(sample.noise, SENSOR_NOISE)
+    out = []
+    for f in range(k):
+        rng = np.random.default_rng([sample.seed, sample.index, 77, f])
+        out.append(_degrade(sample.base, rng, noise=sigma, jpeg=sample.jpeg))
+    return out
 
 
 def empty_frame(kind: str, i: int = 0, seed: int = 0) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import os
@@ -15,6 +16,7 @@ from typing import Any
 import serial
 
 from drivers.health import Health
+from drivers.idcard.photo import PhotoDecoder
 from drivers.idcard.protocol import (
     FIND_CARD,
     READ_BASE,
@@ -98,6 +100,7 @@ class SerialIdCardReader:
         timeouts: ReaderTimeouts | None = None,
         retries: int = 2,
         name: str = "idcard",
+        photo_decoder: PhotoDecoder | None = None,
     ) -> None:
         self.name = name
         self.health = Health(name)
@@ -105,6 +108,7 @@ class SerialIdCardReader:
         self._baudrate = baudrate
         self._timeouts = timeouts or ReaderTimeouts()
         self._retries = retries
+        self._photo_decoder = photo_decoder
         self._serial: serial.Serial | None = None
         self._decoder = FrameDecoder()
         self._lock = threading.Lock()
@@ -185,8 +189,9 @@ class SerialIdCardReader:
             try:
                 self._transact(SELECT_CARD, self._timeouts.command_s).raise_for_status()
                 resp = self._transact(READ_BASE, self._timeouts.read_s).raise_for_status()
-                text, _photo = split_base_info(resp.data)  # the WLT photo stays opaque and unused
-                return parse_text_block(text)
+                text, wlt = split_base_info(resp.data)
+                record = parse_text_block(text)
+                return self._with_photo(record, wlt)
             except _CARD_TRANSIENT as exc:
                 attempt += 1
                 log.info("idcard: read attempt %d failed: %s", attempt, exc.code)
@@ -252,6 +257,17 @@ class SerialIdCardReader:
             self._serial = None
 
     # ------------------------------------------------------------------ helpers
+
+    def _with_photo(self, record: IdentityRecord, wlt: bytes) -> IdentityRecord:
+        """The record with its photo decoded as the vendor's SDK would; without it when that fails."""
+        if self._photo_decoder is None:
+            return record
+        try:
+            bmp = self._photo_decoder.decode(wlt)
+        except Exception:  # a vendor library must never lose the card's text
+            log.warning("idcard: photo_decode_failed")
+            bmp = None
+        return dataclasses.replace(record, photo=bmp) if bmp else record
 
     def _digest(self, record: IdentityRecord) -> bytes:
         h = hashlib.blake2b(key=self._digest_key, digest_size=16)

@@ -17,7 +17,11 @@ import threading
 import time
 import tty
 from dataclasses import dataclass
+from pathlib import Path
 
+import cv2
+
+from drivers.idcard.photo import sim_wlt
 from drivers.idcard.protocol import (
     FIND_CARD,
     READ_BASE,
@@ -50,7 +54,18 @@ SAMPLE_RECORD = IdentityRecord(
     valid_from="20200101",
     valid_to="长期",
 )
-DEFAULT_PHOTO = bytes((i * 37 + 11) % 256 for i in range(1024))
+
+
+def _default_photo() -> bytes:
+    """The card holder's photo as the simulator's stand-in for WLT (drivers/idcard/photo.py): a real face
+    (drivers/data/sim_card_face.png, from the ORL face database, tests/data/faces/README.md)."""
+    image = cv2.imread(str(Path(__file__).resolve().parent.parent / "data" / "sim_card_face.png"), cv2.IMREAD_COLOR)
+    if image is None:  # pragma: no cover - the file ships with the package
+        raise RuntimeError("drivers/data/sim_card_face.png is missing")
+    return sim_wlt(image)
+
+
+DEFAULT_PHOTO = _default_photo()
 DEFAULT_SAM_ID = bytes.fromhex("0500010090cb32010a0b0c0d01020304")
 GARBAGE = b"\x00\xffnoise\x96\x69\xaa\xaa\xaa\x96"  # ends in a partial preamble
 
@@ -87,6 +102,7 @@ class IdCardSimulator:
         self._text: bytes | None = None
         self._photo = DEFAULT_PHOTO
         self._found = self._selected = self._halted = False
+        self._lifted_unseen = False  # a card was lifted and the reader has not yet been told "no card"
         self._thread = threading.Thread(target=self._run, name="idcard-sim", daemon=True)
         self._stopped = False
 
@@ -112,14 +128,21 @@ class IdCardSimulator:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def place_card(self, record: IdentityRecord, photo: bytes = DEFAULT_PHOTO) -> None:
+    def place_card(self, record: IdentityRecord, photo: bytes = DEFAULT_PHOTO, *, settle_s: float = 3.0) -> None:
+        """Put a card on the reader. A card just lifted stays off until the reader has asked for a card and
+        been told "no card" (at most ``settle_s``): a hand cannot lift and put back a card within one poll, and
+        a reader reports a card once until it sees the slot empty, so a card put back unseen would rightly
+        count as the same card still lying there."""
         text = build_text_block(record)
         with self._cond:
+            self._cond.wait_for(lambda: not self._lifted_unseen, settle_s)
+            self._lifted_unseen = False
             self._text, self._photo = text, photo
             self._found = self._selected = self._halted = False
 
     def remove_card(self) -> None:
         with self._cond:
+            self._lifted_unseen = self._text is not None
             self._text = None
             self._found = self._selected = self._halted = False
 
@@ -221,6 +244,7 @@ class IdCardSimulator:
             return encode_response(0x90, self._sam_id)
         if cmd == FIND_CARD:
             self._found = present
+            self._lifted_unseen = self._lifted_unseen and present
             return encode_response(0x9F, bytes(4)) if present else encode_response(0x80)
         if cmd == SELECT_CARD:
             self._selected = present and self._found

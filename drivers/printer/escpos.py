@@ -155,108 +155,133 @@ def render_text(data: bytes, encoding: str = "gb18030", width_chars: int = DEFAU
     :class:`EscPosParseError` on anything else, so a test notices when the builder emits garbage.
     Outside Chinese mode bytes >= 0x80 are shown as ``?``. A cut renders as a line of ``✂``.
     """
-    out: list[str] = []
-    line = bytearray()
-    align = 0
-    chinese = False
-    qr_store: bytes | None = None
-    i = 0
-    n = len(data)
+    return _TextRenderer(data, encoding, width_chars).render()
 
-    def flush() -> None:
-        text = _decode(bytes(line), encoding, chinese)
-        pad = width_chars - display_width(text)
-        if align == 1 and pad > 0:
+
+class _TextRenderer:
+    """:func:`render_text`'s state: the stream, the position, the line being built and the printer's modes.
+    Each ``_*`` method reads one command at ``self.i`` and moves past it."""
+
+    def __init__(self, data: bytes, encoding: str, width_chars: int) -> None:
+        self.data = data
+        self.encoding = encoding
+        self.width_chars = width_chars
+        self.out: list[str] = []
+        self.line = bytearray()
+        self.align = 0
+        self.chinese = False
+        self.qr_store: bytes | None = None
+        self.i = 0
+
+    def render(self) -> str:
+        data, n = self.data, len(self.data)
+        while self.i < n:
+            b = data[self.i]
+            if b == LF:
+                self._flush()
+                self.i += 1
+            elif b == ESC:
+                self._esc()
+            elif b == FS:
+                self._fs()
+            elif b == GS:
+                self._gs()
+            elif b == DLE:
+                if self._need(3)[1] != EOT:
+                    raise EscPosParseError(f"unknown DLE command at byte {self.i}")
+                self.i += 3
+            elif b < 0x20 and b not in (0x09, 0x0D):
+                raise EscPosParseError(f"unexpected control byte 0x{b:02x} at byte {self.i}")
+            else:
+                self._text()
+        if self.line:
+            self._flush()
+        return "\n".join(self.out) + "\n"
+
+    def _flush(self) -> None:
+        text = _decode(bytes(self.line), self.encoding, self.chinese)
+        pad = self.width_chars - display_width(text)
+        if self.align == 1 and pad > 0:
             text = " " * (pad // 2) + text
-        elif align == 2 and pad > 0:
+        elif self.align == 2 and pad > 0:
             text = " " * pad + text
-        out.append(text.rstrip())
-        line.clear()
+        self.out.append(text.rstrip())
+        self.line.clear()
 
-    def need(count: int) -> bytes:
-        if i + count > n:
-            raise EscPosParseError(f"truncated command at byte {i}")
-        return data[i:i + count]
+    def _end_line(self) -> None:
+        if self.line:
+            self._flush()
 
-    while i < n:
-        b = data[i]
-        if b == LF:
-            flush()
-            i += 1
-        elif b == ESC:
-            cmd = need(2)[1]
-            if cmd == ord("@"):
-                align, chinese = 0, False
-                i += 2
-            elif cmd in (ord("a"), ord("E"), ord("!"), ord("d")):
-                arg = need(3)[2]
-                if cmd == ord("a"):
-                    if line:
-                        flush()
-                    align = {0: 0, 1: 1, 2: 2, 48: 0, 49: 1, 50: 2}.get(arg, 0)
-                elif cmd == ord("d"):
-                    if line:
-                        flush()
-                    out.extend([""] * arg)
-                i += 3
-            else:
-                raise EscPosParseError(f"unknown ESC 0x{cmd:02x} at byte {i}")
-        elif b == FS:
-            cmd = need(2)[1]
-            if cmd == ord("&"):
-                chinese = True
-                i += 2
-            elif cmd == ord("."):
-                chinese = False
-                i += 2
-            elif cmd == ord("!"):
-                need(3)
-                i += 3
-            else:
-                raise EscPosParseError(f"unknown FS 0x{cmd:02x} at byte {i}")
-        elif b == GS:
-            cmd = need(2)[1]
-            if cmd == ord("!"):
-                need(3)
-                i += 3
-            elif cmd == ord("V"):
-                head = need(3)
-                i += 4 if head[2] in (65, 66, 97, 98, 103, 104) else 3
-                if line:
-                    flush()
-                out.append("✂" * 8)
-            elif cmd == ord("("):
-                head = need(5)
-                if head[2] != ord("k"):
-                    raise EscPosParseError(f"unknown GS ( 0x{head[2]:02x} at byte {i}")
-                length = head[3] | (head[4] << 8)
-                body = need(5 + length)[5:]
-                if body[:3] == b"\x31\x50\x30":
-                    qr_store = body[3:]
-                elif body[:3] == b"\x31\x51\x30":
-                    if line:
-                        flush()
-                    payload = qr_store.decode("utf-8", errors="replace") if qr_store else ""
-                    out.append(f"[QR] {payload}")
-                i += 5 + length
-            else:
-                raise EscPosParseError(f"unknown GS 0x{cmd:02x} at byte {i}")
-        elif b == DLE:
-            if need(3)[1] != EOT:
-                raise EscPosParseError(f"unknown DLE command at byte {i}")
-            i += 3
-        elif b < 0x20 and b not in (0x09, 0x0D):
-            raise EscPosParseError(f"unexpected control byte 0x{b:02x} at byte {i}")
+    def _need(self, count: int) -> bytes:
+        if self.i + count > len(self.data):
+            raise EscPosParseError(f"truncated command at byte {self.i}")
+        return self.data[self.i:self.i + count]
+
+    def _text(self) -> None:
+        """A text run: up to the next control byte (which never occurs inside a GB18030 character)."""
+        data, j = self.data, self.i
+        while j < len(data) and (data[j] >= 0x20 or data[j] in (0x09, 0x0D)):
+            j += 1
+        self.line += data[self.i:j]
+        self.i = j
+
+    def _esc(self) -> None:
+        cmd = self._need(2)[1]
+        if cmd == ord("@"):
+            self.align, self.chinese = 0, False
+            self.i += 2
+            return
+        if cmd not in (ord("a"), ord("E"), ord("!"), ord("d")):
+            raise EscPosParseError(f"unknown ESC 0x{cmd:02x} at byte {self.i}")
+        arg = self._need(3)[2]
+        if cmd == ord("a"):
+            self._end_line()
+            self.align = {0: 0, 1: 1, 2: 2, 48: 0, 49: 1, 50: 2}.get(arg, 0)
+        elif cmd == ord("d"):
+            self._end_line()
+            self.out.extend([""] * arg)
+        self.i += 3
+
+    def _fs(self) -> None:
+        cmd = self._need(2)[1]
+        if cmd in (ord("&"), ord(".")):
+            self.chinese = cmd == ord("&")
+            self.i += 2
+        elif cmd == ord("!"):
+            self._need(3)
+            self.i += 3
         else:
-            # a text run: up to the next control byte (which never occurs inside a GB18030 character)
-            j = i
-            while j < n and (data[j] >= 0x20 or data[j] in (0x09, 0x0D)):
-                j += 1
-            line += data[i:j]
-            i = j
-    if line:
-        flush()
-    return "\n".join(out) + "\n"
+            raise EscPosParseError(f"unknown FS 0x{cmd:02x} at byte {self.i}")
+
+    def _gs(self) -> None:
+        cmd = self._need(2)[1]
+        if cmd == ord("!"):
+            self._need(3)
+            self.i += 3
+        elif cmd == ord("V"):
+            head = self._need(3)
+            self.i += 4 if head[2] in (65, 66, 97, 98, 103, 104) else 3
+            self._end_line()
+            self.out.append("✂" * 8)
+        elif cmd == ord("("):
+            self._gs_2d_code()
+        else:
+            raise EscPosParseError(f"unknown GS 0x{cmd:02x} at byte {self.i}")
+
+    def _gs_2d_code(self) -> None:
+        """``GS ( k``: a QR code stored, then printed (shown as ``[QR] payload``)."""
+        head = self._need(5)
+        if head[2] != ord("k"):
+            raise EscPosParseError(f"unknown GS ( 0x{head[2]:02x} at byte {self.i}")
+        length = head[3] | (head[4] << 8)
+        body = self._need(5 + length)[5:]
+        if body[:3] == b"\x31\x50\x30":
+            self.qr_store = body[3:]
+        elif body[:3] == b"\x31\x51\x30":
+            self._end_line()
+            payload = self.qr_store.decode("utf-8", errors="replace") if self.qr_store else ""
+            self.out.append(f"[QR] {payload}")
+        self.i += 5 + length
 
 
 def _decode(raw: bytes, encoding: str, chinese: bool) -> str:
