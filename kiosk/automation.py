@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QDeadlineTimer, QPoint, QPointF, Qt
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QGuiApplication, QPointingDevice
 from PySide6.QtQuick import QQuickItem, QQuickWindow
 from PySide6.QtTest import QTest
 
@@ -51,11 +51,85 @@ def wait_for_item(window: QQuickWindow, object_name: str, timeout_s: float = 5.0
     return found[-1]
 
 
+def scroll_into_view(item: QQuickItem, margin: float = 8.0) -> bool:
+    """Scroll the view that holds ``item`` so all of it shows, as a resident's swipe would.
+    Returns whether anything moved."""
+    flick = item.parentItem()
+    while flick is not None and not flick.inherits("QQuickFlickable"):
+        flick = flick.parentItem()
+    if flick is None:
+        return False
+    content = flick.property("contentItem")
+    top = item.mapToItem(content, QPointF(0, 0)).y()
+    before = y = float(flick.property("contentY"))
+    if top + item.height() > y + flick.height():
+        y = top + item.height() - flick.height() + margin
+    if top < y:
+        y = top - margin
+    y = max(0.0, min(y, float(flick.property("contentHeight")) - flick.height()))
+    if abs(y - before) < 0.5:
+        return False
+    flick.setProperty("contentY", y)
+    QCoreApplication.processEvents()
+    return True
+
+
+def wait_until_tappable(window: QQuickWindow, timeout_s: float = 2.0) -> None:
+    """Wait out the window's tap guard (kiosk.journey.idle.TapGuard: taps within 500 ms of a screen change
+    are dropped), as a resident's finger would: a scripted tap is never a double tap's second half."""
+    from kiosk.journey.idle import TapGuard
+
+    guard = window.findChild(TapGuard)
+    if guard is not None:
+        process_events_until(guard.allowed, timeout_s)
+
+
 def tap(window: QQuickWindow, item: QQuickItem) -> None:
-    """A real press and release at the item's centre, through the window's event delivery."""
+    """A real press and release at the item's centre, through the window's event delivery (a control
+    scrolled out of its view is swiped into view first; a screen that has just appeared is given the
+    tap guard's half second first)."""
+    scroll_into_view(item)
+    wait_until_tappable(window)
     centre = item.mapToScene(QPointF(item.width() / 2, item.height() / 2))
     QTest.mouseClick(window, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
                      QPoint(round(centre.x()), round(centre.y())))
+
+
+def draw(window: QQuickWindow, item: QQuickItem, strokes: list[list[tuple[float, float]]], *,
+         touch: bool = True) -> None:
+    """A finger drawing on ``item``: each stroke pressed at its first point, moved through the others and
+    lifted at its last (points in the item's own coordinates), through the window's event delivery. With
+    ``touch`` (the default) the events come from a touchscreen, one point per frame as a 60 Hz panel sends
+    them (Qt Quick merges the moves of one frame); otherwise from a mouse."""
+    wait_until_tappable(window)
+    for stroke in strokes:
+        points = [item.mapToScene(QPointF(x, y)) for x, y in stroke]
+        at = [QPoint(round(p.x()), round(p.y())) for p in points]
+        if touch:
+            device = _touch_device()
+            QTest.touchEvent(window, device).press(0, at[0], window).commit()
+            for p in at[1:]:
+                QTest.touchEvent(window, device).move(0, p, window).commit()
+                window.update()
+                QTest.qWait(FRAME_MS)
+            QTest.touchEvent(window, device).release(0, at[-1], window).commit()
+        else:
+            QTest.mousePress(window, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at[0])
+            for p in at[1:]:
+                QTest.mouseMove(window, p)
+            QTest.mouseRelease(window, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, at[-1])
+        QGuiApplication.processEvents()
+
+
+FRAME_MS = 17
+_TOUCH: list[QPointingDevice] = []
+
+
+def _touch_device() -> QPointingDevice:
+    """One simulated touchscreen for the process (Qt keeps every device it was told of)."""
+    if not _TOUCH:
+        _TOUCH.append(QTest.createTouchDevice())
+    return _TOUCH[0]
 
 
 def tap_named(window: QQuickWindow, object_name: str, timeout_s: float = 5.0) -> None:

@@ -14,10 +14,11 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import cv2
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 
 from drivers.camera.frames import preview_rgb888
+from drivers.camera.photo import encode_document_photo
+from drivers.camera.quality import DocumentQuality, assess
 from drivers.interfaces import IdentityRecord
 from drivers.registry import Drivers, build_drivers, default_sim_config
 from kiosk.background import BackgroundRunner
@@ -199,6 +200,12 @@ class Hardware(QObject):
         return DOCUMENT in self.scanners
 
     @property
+    def face_camera(self) -> Any | None:
+        """The face camera (drivers config ``cameras.face``) for 人证核验; read by the face check's own thread
+        only while the face screen runs an attempt (kiosk/camera/face_runner.py)."""
+        return self.drivers.cameras.get("face") if self.drivers else None
+
+    @property
     def has_printer(self) -> bool:
         return self.printer is not None
 
@@ -225,14 +232,17 @@ class Hardware(QObject):
     def _gate(self, role: str, on: bool) -> None:
         gate = self.gates[role].gate
         if on:
+            self.previews.open(role)
             gate.set()
         else:
             gate.clear()
-            self.previews.clear(role)
+            self.previews.close(role)  # also drops a frame the scanner thread was still converting
 
     def capture_document(self, key: str, on_done: Callable[[Any], None]) -> None:
-        """Take the document camera's newest frame; JPEG-encode it and make a thumbnail off the UI
-        thread. ``on_done`` gets ``bytes`` (the JPEG), or an exception."""
+        """Take the document camera's newest frame; encode it as the kiosk keeps photos (drivers.camera.photo:
+        WebP, longer side ≤ 1600 px), check its quality (document found, blur, glare, darkness) and make a
+        thumbnail off the UI thread. ``on_done`` gets a :class:`CapturedPhoto` (the photo's bytes, with
+        ``quality``), or an exception."""
         cam = self.drivers.cameras.get(DOCUMENT) if self.drivers else None
         if cam is None:
             on_done(RuntimeError("no document camera"))
@@ -243,11 +253,11 @@ class Hardware(QObject):
             frame = cam.latest()
             if frame is None:
                 raise RuntimeError("no frame from the document camera")
-            ok, buf = cv2.imencode(".jpg", frame, [int(cv2.IMWRITE_JPEG_QUALITY), 85])
-            if not ok:
-                raise RuntimeError("JPEG encoding failed")
+            encoded = encode_document_photo(frame)  # sized for reading, not the raw frame (drivers.camera.photo)
             previews.put(f"capture-{key}", preview_rgb888(frame, 480, 360))
-            return bytes(buf)
+            photo = CapturedPhoto(encoded.data)
+            photo.quality = assess(frame)
+            return photo
 
         self.runner.run(work, on_done, on_done)
 
@@ -270,17 +280,23 @@ class Hardware(QObject):
         self.runner.run(work, on_done, on_done)
 
     def print_receipt(self, lines: Sequence[str], qr: str, title: str,
-                      on_done: Callable[[Any], None]) -> None:
+                      on_done: Callable[[Any], None], footer: Sequence[str] = ()) -> None:
         printer = self.printer
         if printer is None:
             on_done(RuntimeError("no printer"))
             return
 
         def work() -> bool:
-            printer.print_receipt(list(lines), qr, title=title)  # type: ignore[call-arg]
+            printer.print_receipt(list(lines), qr, title=title, footer=list(footer))  # type: ignore[call-arg]
             return True
 
         self.runner.run(work, on_done, on_done)
+
+
+class CapturedPhoto(bytes):
+    """A document photo (encoded, drivers.camera.photo) with the quality check's result (drivers.camera.quality)."""
+
+    quality: DocumentQuality | None = None
 
 
 def health_summary(hw: Hardware | None) -> Mapping[str, bool]:

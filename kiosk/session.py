@@ -3,7 +3,7 @@
 The view-models keep personal data here and nowhere else, so one :meth:`ResidentSession.wipe` (at
 submit, on the idle time-out, on "done") forgets it all: the identity read from the card, the form,
 the document photos and their previews, the virtual keyboard's per-session user data folder and whatever
-the keyboard's engines wrote (see :mod:`kiosk.journey.keyboard`).
+the keyboard's engines wrote (see :mod:`kiosk.keyboard`).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from drivers.interfaces import IdentityRecord
+from kiosk import keyboard
 from kiosk.camera.preview import PreviewStore
-from kiosk.journey import keyboard
 
 
 @dataclass
@@ -30,7 +30,9 @@ class Material:
     required: bool
     allow_missing: bool
     elicence: tuple[str, ...] = ()  # e-licence types that may replace the paper document
-    state: str = "needed"  # needed | captured | elicence | missing
+    declarable: bool = False  # 告知承诺制: the resident's declaration may replace it
+    # needed | captured | elicence | missing (容缺) | exempt (免提交: read by the kiosk) | declared (本人承诺代替)
+    state: str = "needed"
     photo: bytes | None = None  # JPEG; personal data
     licence: str = ""  # e-licence reference id; personal data
 

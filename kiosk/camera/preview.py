@@ -24,11 +24,23 @@ class PreviewStore:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._images: dict[str, tuple[QImage, RgbImage]] = {}
+        self._closed: set[str] = set()
 
     def put(self, role: str, rgb: RgbImage) -> None:
         image = QImage(rgb.data.data, rgb.width, rgb.height, rgb.bytes_per_line, QImage.Format.Format_RGB888)
         with self._lock:
-            self._images[role] = (image, rgb)
+            if role not in self._closed:  # a frame still in flight when its camera was switched off is dropped
+                self._images[role] = (image, rgb)
+
+    def close(self, role: str) -> None:
+        """The camera of ``role`` is off: drop its preview, and any frame its thread still puts."""
+        with self._lock:
+            self._closed.add(role)
+            self._images.pop(role, None)
+
+    def open(self, role: str) -> None:
+        with self._lock:
+            self._closed.discard(role)
 
     def get(self, role: str) -> QImage | None:
         with self._lock:

@@ -1,6 +1,10 @@
 """Live scanning: a worker thread takes the newest camera frame, decodes it with the production
 pipeline, debounces, and hands results to the UI thread through a queued signal. A preview is made
-on the same thread at a lower rate. The UI thread never decodes or converts pixels."""
+on the same thread at a lower rate. The UI thread never decodes or converts pixels.
+
+The live pipeline keeps state between frames (regions it located but could not read yet, read again
+at full resolution in the next frames): ``resume`` starts every scan with that state cleared. A frame
+without pixels (a driver hiccup) is counted in ``frames_unreadable`` and skipped."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from PySide6.QtCore import QObject, Qt, Signal, Slot
 
 from drivers.camera.frames import preview_rgb888
 from drivers.codes import Debouncer, DecodePipeline
+from drivers.codes.pipeline import UnreadableFrame
 from drivers.interfaces import DecodedCode
 from kiosk.camera.preview import PreviewStore
 
@@ -41,6 +46,7 @@ class ScannerService(QObject):
         self.preview_size = preview_size
         self.decode_threads: set[int] = set()  # which threads decoded (tests prove it is never the UI's)
         self.frames_decoded = 0
+        self.frames_unreadable = 0
         self._scanning = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -54,8 +60,9 @@ class ScannerService(QObject):
 
     @Slot()
     def resume(self) -> None:
-        """Start decoding (previews run whenever the service runs)."""
+        """Start decoding (previews run whenever the service runs), with nothing tracked from before."""
         self.debouncer.reset()
+        self.pipeline.reset()
         self._scanning.set()
 
     @Slot()
@@ -81,9 +88,17 @@ class ScannerService(QObject):
             if frame is None:
                 continue
             seq = frame.seq
+            image = frame.image
+            if image is None or getattr(image, "size", 0) == 0:
+                self._unreadable()
+                continue
             now = time.monotonic()
             if now >= next_preview:
-                rgb = preview_rgb888(frame.image, *self.preview_size)
+                try:
+                    rgb = preview_rgb888(image, *self.preview_size)
+                except Exception:  # not an image (wrong shape or type): skip it, keep the loop alive
+                    self._unreadable()
+                    continue
                 self.previews.put(self.role, rgb)
                 self._preview.emit(self.role, seq)
                 next_preview = now + self.preview_interval
@@ -91,10 +106,18 @@ class ScannerService(QObject):
                 continue
             self.decode_threads.add(threading.get_ident())
             try:
-                codes = self.pipeline.decode(frame.image)
+                codes = self.pipeline.decode(image)
+            except UnreadableFrame:
+                self._unreadable()
+                continue
             except Exception as exc:  # a decoder bug must not kill live scanning
                 log.error("decoding failed: %s", type(exc).__name__)
                 continue
             self.frames_decoded += 1
             for code in self.debouncer.filter(codes):
                 self._decoded.emit(code)
+
+    def _unreadable(self) -> None:
+        self.frames_unreadable += 1
+        if self.frames_unreadable == 1 or self.frames_unreadable % 300 == 0:  # ~10 s at 30 fps
+            log.warning("camera %s delivered unreadable frames (%d so far)", self.role, self.frames_unreadable)

@@ -9,42 +9,32 @@ docs/CATALOGUE.md. Nothing here needs pypinyin: the pinyin of every name is stor
 from __future__ import annotations
 
 import functools
-import json
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import jsonschema
+# The format and its checks are the protocol's (the central validates before it signs); re-exported here.
+from sync.protocol.catalog import (  # noqa: F401
+    PREFILL_KINDS,
+    SCHEMA_PATH,
+    CatalogError,
+    parse_json,
+    schema,
+    schema_problems,
+    semantic_problems,
+    validate_document,
+    version_key,
+)
 
 DEFAULT_CATALOG = Path(__file__).with_name("default_catalog.json")
-SCHEMA_PATH = Path(__file__).with_name("schema.json")
 
 FIELD_KINDS = ("text", "name", "id_number", "phone", "date", "choice", "address")
 PREFILL_KEYS = ("name", "id_number", "sex", "birth_date", "address", "nation")
-# Which field kinds each identity field may prefill.
-_PREFILL_KINDS: dict[str, tuple[str, ...]] = {
-    "name": ("name",),
-    "id_number": ("id_number",),
-    "sex": ("choice", "text"),
-    "birth_date": ("date",),
-    "address": ("address", "text"),
-    "nation": ("text", "choice"),
-}
-_MAX_PROBLEMS_SHOWN = 5
-_MAX_CONDITION_DEPTH = 4
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
-
-class CatalogError(ValueError):
-    """A catalogue (or an update of it) that cannot be used; ``problems`` lists every reason found."""
-
-    def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
-        super().__init__(message)
-        self.problems: tuple[str, ...] = tuple(problems)
 
 
 @dataclass(frozen=True)
@@ -109,6 +99,7 @@ class Material:
     required: bool
     elicence: tuple[str, ...] = ()  # e-licence (电子证照) types, e.g. 居民户口簿, 结婚证
     rongque: bool = False  # 容缺受理: may be handed in after the application
+    declarable: bool = False  # 告知承诺制: the resident may declare instead of handing in the proof (level D)
     note_zh: str = ""
     note_en: str = ""
 
@@ -145,6 +136,11 @@ class ServiceItem:
     fee_yuan: float = 0.0  # 0 = free
     delivery: tuple[str, ...] = ("onsite",)  # onsite | post
     cross_province: bool = False  # 跨省通办
+    commitment_zh: str = ""  # 告知承诺 of this item; "" = the general one (kiosk/i18n "commitment")
+    commitment_en: str = ""
+    signature: bool = False  # the resident signs the commitment on the signing pad
+    face_check: bool = False  # 人证核验: the face at the kiosk is compared with the ID card's photo
+    face_image: bool = False  # the frontal face image goes into the sealed submission (only with face_check)
 
     def field(self, field_id: str) -> FormField:
         for f in self.fields:
@@ -401,132 +397,6 @@ def eligibility_hints(catalog: Catalog, age: int | None, sex: str = "", region_c
 # --- loading and validation ----------------------------------------------------------------------
 
 
-@functools.cache
-def schema() -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
-    return loaded
-
-
-@functools.cache
-def _validator() -> jsonschema.protocols.Validator:
-    cls = jsonschema.validators.validator_for(schema())
-    cls.check_schema(schema())
-    return cls(schema())
-
-
-def _path_text(path: Iterable[Any]) -> str:
-    out = ""
-    for p in path:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out or "(top level)"
-
-
-def _where(doc: Any, path: Sequence[Any]) -> str:
-    """'item MZ-LNYD-001 at items[0].fields[1].kind' (the code when the document has one)."""
-    where = _path_text(path)
-    if len(path) >= 2 and path[0] == "items" and isinstance(path[1], int) and isinstance(doc, dict):
-        try:
-            code = doc["items"][path[1]].get("code")
-        except (AttributeError, IndexError, KeyError, TypeError):
-            code = None
-        if isinstance(code, str) and code:
-            return f"item {code} at {where}"
-    return f"at {where}"
-
-
-def _short(message: str, limit: int = 240) -> str:
-    return message if len(message) <= limit else message[: limit - 1] + "…"
-
-
-def schema_problems(doc: Any) -> list[str]:
-    """Every way ``doc`` breaks ``schema.json``, each naming the item code and the path."""
-    errors = sorted(_validator().iter_errors(doc), key=lambda e: [str(p) for p in e.absolute_path])
-    return [f"{_where(doc, list(e.absolute_path))}: {_short(e.message)}" for e in errors]
-
-
-def _iter_conditions(cond: Mapping[str, Any], depth: int = 1) -> Iterator[tuple[Mapping[str, Any], int]]:
-    yield cond, depth
-    for key in ("all", "any"):
-        for c in cond.get(key, ()):
-            yield from _iter_conditions(c, depth + 1)
-    if "not" in cond:
-        yield from _iter_conditions(cond["not"], depth + 1)
-
-
-def _dupes(values: Iterable[str]) -> list[str]:
-    seen: set[str] = set()
-    dupes: list[str] = []
-    for v in values:
-        if v in seen and v not in dupes:
-            dupes.append(v)
-        seen.add(v)
-    return dupes
-
-
-def _pinyin_problems(where: str, zh: str, pinyin: str, initials: str) -> list[str]:
-    problems = []
-    syllables = pinyin.split()
-    if len(syllables) != len(_HAN.findall(zh)):
-        problems.append(f"{where}: pinyin {pinyin!r} has {len(syllables)} syllables for "
-                        f"{len(_HAN.findall(zh))} Chinese characters in {zh!r}")
-    if initials != "".join(s[0] for s in syllables):
-        problems.append(f"{where}: initials {initials!r} do not match pinyin {pinyin!r}")
-    return problems
-
-
-def semantic_problems(doc: Mapping[str, Any]) -> list[str]:
-    """What a schema-valid document gets wrong that JSON Schema cannot say."""
-    problems: list[str] = []
-    cat_codes = [c["code"] for c in doc["categories"]]
-    problems += [f"at categories: duplicate category code {c!r}" for c in _dupes(cat_codes)]
-    codes = [it["code"] for it in doc["items"]]
-    problems += [f"item {c}: duplicate item code {c!r}" for c in _dupes(codes)]
-    for i, it in enumerate(doc["items"]):
-        where = f"item {it['code']} at items[{i}]"
-        if it["category"] not in cat_codes:
-            problems.append(f"{where}.category: unknown category {it['category']!r}")
-        problems += _pinyin_problems(f"{where}.pinyin", it["name"]["zh"], it["pinyin"], it["initials"])
-        for k, kw in enumerate(it.get("keywords", ())):
-            problems += _pinyin_problems(f"{where}.keywords[{k}]", kw["zh"], kw["pinyin"], kw["initials"])
-        materials = it["guidance"]["materials"]
-        problems += [f"{where}.guidance.materials: duplicate material id {m!r}"
-                     for m in _dupes(m["id"] for m in materials)]
-        problems += [f"{where}.fields: duplicate field id {f!r}" for f in _dupes(f["id"] for f in it["fields"])]
-        for j, f in enumerate(it["fields"]):
-            fw = f"{where}.fields[{j}]"
-            if f["kind"] != "choice" and "options" in f:
-                problems.append(f"{fw}.options: only choice fields have options (kind is {f['kind']!r})")
-            problems += [f"{fw}.options: duplicate option value {v!r}"
-                         for v in _dupes(o["value"] for o in f.get("options", ()))]
-            if "prefill" in f and f["kind"] not in _PREFILL_KINDS[f["prefill"]]:
-                problems.append(f"{fw}.prefill: {f['prefill']!r} cannot fill a {f['kind']!r} field "
-                                f"(only {', '.join(_PREFILL_KINDS[f['prefill']])})")
-            if "pattern" in f:
-                try:
-                    re.compile(f["pattern"])
-                except re.error as exc:
-                    problems.append(f"{fw}.pattern: not a regular expression ({exc})")
-    for r, rule in enumerate(doc.get("eligibility", ())):
-        if rule["item"] not in codes:
-            problems.append(f"at eligibility[{r}].item: unknown item {rule['item']!r}")
-        if max(d for _, d in _iter_conditions(rule["if"])) > _MAX_CONDITION_DEPTH:
-            problems.append(f"at eligibility[{r}].if: conditions nest deeper than {_MAX_CONDITION_DEPTH}")
-    return problems
-
-
-def validate_document(doc: Any, source: str = "catalogue") -> None:
-    """Raise :class:`CatalogError` listing every problem of ``doc``; return when it is a valid catalogue."""
-    try:
-        problems = schema_problems(doc)
-        if not problems:
-            problems = semantic_problems(doc)
-    except RecursionError:
-        problems = ["the document nests too deeply"]
-    if problems:
-        shown = "; ".join(problems[:_MAX_PROBLEMS_SHOWN])
-        more = len(problems) - _MAX_PROBLEMS_SHOWN
-        suffix = f" (and {more} more)" if more > 0 else ""
-        raise CatalogError(f"{source} is invalid: {shown}{suffix}", problems)
 
 
 def _condition(c: Mapping[str, Any]) -> Condition:
@@ -557,6 +427,7 @@ def _material(m: Mapping[str, Any]) -> Material:
     return Material(
         id=m["id"], name_zh=m["name"]["zh"], name_en=m["name"]["en"], required=m["required"],
         elicence=tuple(m.get("elicence", ())), rongque=bool(m.get("rongque", False)),
+        declarable=bool(m.get("declarable", False)),
         note_zh=note.get("zh", ""), note_en=note.get("en", ""),
     )
 
@@ -581,34 +452,15 @@ def catalog_from_document(doc: Any, source: str = "catalogue") -> Catalog:
             materials=tuple(_material(m) for m in g["materials"]),
             time_limit_days=g["time_limit_days"], fee_yuan=float(g["fee_yuan"]),
             delivery=tuple(g["delivery"]), cross_province=g["cross_province"],
+            commitment_zh=it.get("commitment", {}).get("zh", ""), commitment_en=it.get("commitment", {}).get("en", ""),
+            signature=bool(it.get("signature", False)),
+            face_check=bool(it.get("face_check", False)),
+            face_image=bool(it.get("face_check", False)) and bool(it.get("face_image", False)),
         ))
     rules = tuple(EligibilityRule(_condition(r["if"]), r["item"], r["hint_zh"], r["hint_en"])
                   for r in doc.get("eligibility", ()))
     return Catalog(doc["version"], tuple(items), categories, rules, doc.get("published", ""))
 
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not allowed in a catalogue")
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in out:
-            raise ValueError(f"duplicate key {k!r}")
-        out[k] = v
-    return out
-
-
-def parse_json(data: bytes | str, source: str = "catalogue") -> Any:
-    """Strict JSON: UTF-8, no NaN/Infinity, no duplicate keys; every failure is a :class:`CatalogError`."""
-    try:
-        text = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
-        return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
-    except RecursionError:
-        raise CatalogError(f"{source} is not valid JSON: it nests too deeply") from None
-    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, our own
-        raise CatalogError(f"{source} is not valid JSON: {_short(str(exc), 120)}") from exc
 
 
 def load_catalog(path: Path = DEFAULT_CATALOG) -> Catalog:
@@ -631,14 +483,3 @@ def _load_cached(path: Path, mtime_ns: int, size: int) -> Catalog:
     except OSError as exc:
         raise CatalogError(f"catalogue {path.name} cannot be read: {exc.strerror or exc}") from exc
     return catalog_from_document(parse_json(data, f"catalogue {path.name}"), f"catalogue {path.name}")
-
-
-def version_key(version: str) -> tuple[int, ...]:
-    """'2026.11.0' -> (2026, 11, 0), for comparing versions; CatalogError when it is not dotted integers."""
-    parts = version.split(".")
-    if not all(p.isdigit() and p.isascii() and len(p) <= 9 for p in parts) or len(parts) < 2:
-        raise CatalogError(f"catalogue version {version[:40]!r} is not dotted integers like 2026.11.0")
-    key = tuple(int(p) for p in parts)
-    while len(key) > 1 and key[-1] == 0:  # 2026.11 == 2026.11.0
-        key = key[:-1]
-    return key

@@ -107,7 +107,8 @@ def item_materials(item: ServiceItem) -> list[Material]:
             required = bool(getattr(m, "required", True))
             allow = bool(getattr(m, "allow_missing", getattr(m, "rongque", False)))
         licences = tuple(getattr(m, "elicence", ()) or ()) if not isinstance(m, dict) else tuple(m.get("elicence", ()))
-        out.append(Material(mid, zh, en or zh, required, allow, elicence=licences))
+        declarable = bool(m.get("declarable", False)) if isinstance(m, dict) else bool(getattr(m, "declarable", False))
+        out.append(Material(mid, zh, en or zh, required, allow, elicence=licences, declarable=declarable))
     return out
 
 
@@ -157,7 +158,9 @@ def identity_facts(identity: IdentityRecord) -> tuple[int | None, str, str]:
     return info.age(dt.date.today()), info.sex, info.region_code
 
 
-def eligibility_hints(catalog: Catalog, identity: IdentityRecord | None, lang: str = "zh") -> list[str]:
+def eligibility_hints(catalog: Catalog, identity: IdentityRecord | None, lang: str = "zh",
+                      exclude: str = "") -> list[str]:
+    """Courtesy hints after identification; ``exclude``: the item being applied for (never offered again)."""
     if identity is None:
         return []
     try:
@@ -178,6 +181,8 @@ def eligibility_hints(catalog: Catalog, identity: IdentityRecord | None, lang: s
         return []
     out = []
     for h in hints:
+        if exclude and getattr(h, "code", getattr(getattr(h, "item", None), "code", None)) == exclude:
+            continue
         if isinstance(h, str):
             out.append(h)
         elif isinstance(h, ServiceItem):

@@ -18,3 +18,8 @@ class JourneyConfig:
     language: str = "zh"
     elder_mode: bool = False
     voice: bool = True
+    voice_volume: int = 70  # percent (kiosk setting voice_volume)
+    voice_muted: bool = False  # kiosk setting voice_muted
+    site_name: str = ""  # printed on receipts: the setting site_display_name, else the device's site
+    hotline: str = ""  # printed on receipts: the setting service_hotline
+    tap_guard_s: float = 0.5  # taps this soon after a screen change are ignored (a double tap's second half)

@@ -7,9 +7,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
+
 from sync.device import DeviceConfig
+from sync.kiosk_config import load_config, read_document
 from sync.outbox.status import daemon_connected
-from sync.outbox.store import Attachment, Outbox, Receipt
+from sync.outbox.store import Attachment, Outbox, OutboxFull, OutboxUnavailable, Receipt, unavailable
 
 
 @dataclass(frozen=True)
@@ -19,6 +22,10 @@ class MachineState:
     maintenance_message: str
     refusal_code: str | None  # new submissions refused above the store's high-water mark
     refusal_message: str
+    # The settings file's version and content (``{home}/config.json``): a change made outside this process
+    # (`kiosk config set`, a central's config command run by the sync daemon) is applied live from it.
+    config_version: int = 0
+    config: Mapping[str, Any] | None = None
 
 
 class Submitter:
@@ -38,13 +45,27 @@ class Submitter:
         return daemon_connected(self.outbox.states())
 
     def state(self) -> MachineState:
-        states = self.outbox.states()
-        refusal = self.outbox.refusal()
+        """Polled by the journey: an outbox that cannot be opened or read now (full disk, lock) pauses
+        the kiosk with the reason; ``refusal`` retries opening it with backoff on each poll."""
+        refusal: OutboxFull | None
+        try:
+            refusal = self.outbox.refusal()
+            states = self.outbox.states()
+        except OutboxUnavailable as exc:
+            refusal, states = exc, {}
+        except DBAPIError as exc:
+            trouble = unavailable(exc, self.outbox.home)
+            if trouble is None:
+                raise
+            refusal, states = trouble, {}
+        home = self.outbox.path.parent
         return MachineState(
             online=daemon_connected(states),
             maintenance=states.get("maintenance") == "1",
             maintenance_message=states.get("maintenance_message", ""),
             refusal_code=refusal.code if refusal else None,
             refusal_message=refusal.message if refusal else "",
+            config_version=int(read_document(home)["version"]),
+            config=load_config(home),
         )
 

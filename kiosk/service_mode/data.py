@@ -25,10 +25,10 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from sync.device import DEVICE_FILE, OUTBOX_FILE, DeviceConfig, DeviceConfigError
-from sync.files import write_private
 from sync.kiosk_config import CONFIG_FILE
 from sync.outbox.models import OutboxMessage, State
 from sync.outbox.store import Outbox
+from sync.runtime.files import write_private
 
 log = logging.getLogger("kiosk.service")
 

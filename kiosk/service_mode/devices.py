@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from drivers.registry import ConfigError, build_drivers
-from sync.files import write_private
+from sync.runtime.files import write_private
 
 DRIVERS_FILE = "drivers.json"
 CAMERA_ROLES = ("scanner", "document")

@@ -1,7 +1,7 @@
 """The kiosk's log file, its last lines for the service screen, and its export to a USB folder.
 
 Log messages never carry personal data by construction (modules log ids, counts and error kinds;
-see ``sync.logconfig``), so the viewer shows them as they are. ``kiosk run`` adds a rotating file
+see ``sync.runtime.logconfig``), so the viewer shows them as they are. ``kiosk run`` adds a rotating file
 ``{home}/logs/kiosk.log`` (0600) to the console logging.
 """
 
@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 
 from kiosk.service_mode.data import DataError, check_folder
+from sync.device import DeviceConfig, DeviceConfigError
 
 LOG_DIR = "logs"
 LOG_FILE = "kiosk.log"
@@ -63,12 +64,17 @@ def tail(home: Path, n: int = 200) -> list[str]:
 
 
 def export_logs(home: Path, folder: str | os.PathLike[str]) -> Path:
-    """Copy the log file and its rotations into ``folder``/kiosk-logs-{time}/."""
+    """Copy the log file and its rotations into ``folder``/kiosk-logs-{device id}-{time}/ (named after the
+    kiosk, so a stick with several kiosks' logs says whose is whose)."""
     target = check_folder(folder)
     files = sorted(log_path(home).parent.glob(LOG_FILE + "*")) if log_path(home).parent.exists() else []
     if not files:
         raise DataError("no_logs", "本机还没有日志文件")
-    out = target / f"kiosk-logs-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    try:
+        device_id = DeviceConfig.load(home).device_id
+    except DeviceConfigError:
+        device_id = "unprovisioned"
+    out = target / f"kiosk-logs-{device_id}-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
     try:
         out.mkdir(exist_ok=True)
         for f in files:

@@ -4,11 +4,14 @@ never a row's content, so no personal data can reach this screen."""
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
+from sync.daemon.service import CONNECT_ERROR_STATE
 from sync.device import DeviceConfig
 from sync.outbox.status import daemon_connected
 from sync.outbox.store import Outbox
@@ -30,6 +33,7 @@ class NetworkReport:
     counts: dict[str, int]
     oldest_pending_s: float | None
     retry_pending: bool
+    connect_error: dict[str, Any] | None = None  # the daemon's last failed attempt (CONNECT_ERROR_STATE)
 
 
 def broker_endpoint(device: DeviceConfig | None) -> tuple[str, int, bool] | None:
@@ -76,8 +80,43 @@ def report(outbox: Outbox, device: DeviceConfig | None, *, check_broker: bool = 
         counts=outbox.counts(),
         oldest_pending_s=outbox.oldest_undelivered_age(),
         retry_pending=bool(states.get(RETRY_STATE)),
+        connect_error=connect_error(outbox),
     )
 
 
 def request_retry(outbox: Outbox) -> None:
     outbox.set_states({RETRY_STATE: str(time.time())})
+
+
+def connect_error(outbox: Outbox) -> dict[str, Any] | None:
+    """The daemon's last failed connection attempt (sync.daemon.service.CONNECT_ERROR_STATE), or None."""
+    text = outbox.states().get(CONNECT_ERROR_STATE) or ""
+    try:
+        value = json.loads(text) if text else None
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+_ERRORS = {
+    "refused": "无法连接平台 {where}：对方拒绝连接（端口不对，或平台的消息服务未运行）",
+    "unreachable": "无法连接平台 {where}：网络不通（请检查网线、路由或防火墙）",
+    "name": "无法连接平台：找不到主机 {host}（请检查 DNS，或开通码中的平台地址）",
+    "timeout": "连接平台 {where} 超时（请检查网络或防火墙）",
+    "tls": "与平台 {where} 的加密连接（TLS）失败：{detail}",
+    "clock": "平台 {where} 的证书校验失败（{detail}）：本机时间为 {time}，请先校准时间",
+    "broker_refused": "平台 {where} 拒绝了本机的连接（{detail}）",
+    "other": "无法连接平台 {where}（{detail}）",
+}
+
+
+def explain_connect_error(error: dict[str, Any] | None) -> str:
+    """A failed connection in the technician's words: which host and port, TLS or not, and what went wrong."""
+    if not error:
+        return "尚未连接平台"
+    host, port = str(error.get("host", "")), error.get("port", "")
+    where = f"{host}:{port}" + ("（TLS）" if error.get("tls") else "")
+    at = error.get("at")
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(at))) if isinstance(at, (int, float)) else "?"
+    template = _ERRORS.get(str(error.get("error")), _ERRORS["other"])
+    return template.format(where=where, host=host, detail=str(error.get("detail", "")), time=when)

@@ -19,11 +19,14 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from sync.files import write_private
+from sync.runtime.files import write_private
 
 SECRETS_DIR = "secrets"  # the same folder provisioning keeps the device key in
 PIN_FILE = "service_pin"
 STATE_FILE = "service_pin_state.json"
+# Written by the sync daemon for the central's signed ``service_pin`` command (reset): the PIN pad then asks
+# for a new PIN instead of the old one (sync.daemon.commands uses the same names).
+RESET_FILE = "service_pin_reset"
 MIN_DIGITS = 6
 MAX_DIGITS = 12
 
@@ -90,6 +93,10 @@ class PinStore:
     def has_pin(self) -> bool:
         return self.hash_path.exists()
 
+    def reset_pending(self) -> bool:
+        """The central reset the PIN (signed command): a new one may be set at the PIN pad."""
+        return not self.has_pin() and (self.home / SECRETS_DIR / RESET_FILE).exists()
+
     def hash_pin(self, pin: str) -> str:
         check_new_pin(pin)
         return self.hasher.hash(pin)
@@ -101,6 +108,7 @@ class PinStore:
         """Store a hash made by :meth:`hash_pin` (first-run holds it until the central confirms)."""
         secrets_dir(self.home)
         write_private(self.hash_path, pin_hash.encode("ascii"))
+        (self.home / SECRETS_DIR / RESET_FILE).unlink(missing_ok=True)
         self._save_state({"failures": 0, "next_try_at": 0.0, "locked_until": 0.0, "lockouts": 0})
 
     def stored_hash(self) -> str | None:

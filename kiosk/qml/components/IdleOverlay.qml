@@ -7,7 +7,10 @@ Rectangle {
     id: root
     required property var journey
     objectName: "idleOverlay"
+    readonly property bool kioskModal: true  // what is under it is inactive (kiosk/layout_checks.py)
     color: "#CC000000"
+    // 继续办理 must never sit under the keyboard: the overlay closes it (the field keeps what was typed).
+    onVisibleChanged: if (visible) Qt.inputMethod.hide()
     MouseArea { anchors.fill: parent; onClicked: root.journey.touch() }
     Rectangle {
         anchors.centerIn: parent

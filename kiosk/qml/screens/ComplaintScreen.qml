@@ -7,42 +7,68 @@ Item {
     id: root
     objectName: "complaintScreen"
     required property var journey
+    required property var vm
+    readonly property bool typing: Qt.inputMethod.visible
     property string kind: "suggestion"
 
     ColumnLayout {
         anchors.fill: parent
         anchors.margins: Theme.margin
         spacing: 18
-        ScreenTitle { text: root.journey.s.complaintTitle; Layout.fillWidth: true }
-        Flow {
+        ScreenTitle { visible: !root.typing; text: root.journey.s.complaintTitle; Layout.fillWidth: true }
+        // What is typed into scrolls, so the field comes above the keyboard while the error and the
+        // buttons below stay in view.
+        Flickable {
+            id: flick
+            objectName: "complaintFlick"
             Layout.fillWidth: true
-            spacing: 16
-            Repeater {
-                model: root.journey.complaintKinds
-                delegate: BigButton {
-                    required property var modelData
-                    objectName: "complaintKind_" + modelData.key
-                    secondary: true
-                    checkedLook: root.kind === modelData.key
-                    text: (checkedLook ? "✔ " : "") + modelData.text
-                    onClicked: root.kind = modelData.key
+            Layout.fillHeight: true
+            clip: true
+            contentHeight: flickColumn.implicitHeight
+            boundsBehavior: Flickable.StopAtBounds
+            ColumnLayout {
+                id: flickColumn
+                width: flick.width
+                spacing: 18
+                Flow {
+                    Layout.fillWidth: true
+                    spacing: 16
+                    Repeater {
+                        model: root.vm.complaintKinds
+                        delegate: BigButton {
+                            required property var modelData
+                            objectName: "complaintKind_" + modelData.key
+                            secondary: true
+                            checkedLook: root.kind === modelData.key
+                            text: (checkedLook ? "✔ " : "") + modelData.text
+                            onClicked: root.kind = modelData.key
+                        }
+                    }
+                }
+                KField {
+                    id: body
+                    objectName: "complaintText"
+                    Layout.fillWidth: true
+                    placeholderText: root.journey.s.complaintText
+                    previewLabel: root.journey.s.complaintText
+                    maximumLength: root.vm.textLimit
+                }
+                LengthCounter {
+                    objectName: "complaintCounter"
+                    field: body
+                    limit: root.vm.textLimit
+                    strings: root.journey.s
+                }
+                KField {
+                    id: phone
+                    objectName: "complaintPhone"
+                    Layout.fillWidth: true
+                    inputKind: "phone"
+                    placeholderText: root.journey.s.complaintPhone
+                    previewLabel: root.journey.s.complaintPhone
+                    maximumLength: 11
                 }
             }
-        }
-        KField {
-            id: body
-            objectName: "complaintText"
-            Layout.fillWidth: true
-            placeholderText: root.journey.s.complaintText
-            maximumLength: 500
-        }
-        KField {
-            id: phone
-            objectName: "complaintPhone"
-            Layout.fillWidth: true
-            inputKind: "phone"
-            placeholderText: root.journey.s.complaintPhone
-            maximumLength: 11
         }
         Label {
             objectName: "errorText"
@@ -50,8 +76,9 @@ Item {
             visible: text.length > 0
             color: Theme.error
             font.pixelSize: Theme.bodySize
+            wrapMode: Text.Wrap
+            Layout.fillWidth: true
         }
-        Item { Layout.fillHeight: true }
         RowLayout {
             Layout.fillWidth: true
             spacing: 32
@@ -65,7 +92,7 @@ Item {
             BigButton {
                 objectName: "submitComplaintButton"
                 text: root.journey.s.complaintSubmit
-                onClicked: root.journey.submitComplaint(root.kind, body.text, phone.text)
+                onClicked: root.vm.submitComplaint(root.kind, body.text, phone.text)
             }
         }
     }

@@ -7,6 +7,7 @@ Item {
     id: root
     objectName: "doneScreen"
     required property var journey
+    required property var vm
 
     ColumnLayout {
         anchors.centerIn: parent
@@ -14,7 +15,9 @@ Item {
         width: Math.min(parent.width - 96, 1100)
         Label {
             objectName: "doneTitle"
-            text: root.journey.submittedOnline ? root.journey.s.doneOnline : root.journey.s.doneOffline
+            // What is true now: saved and being sent, saved for later (offline), or received by the platform
+            // (the central acknowledged it). Never 已受理: the department accepts it later.
+            text: root.vm.deliveryText
             font.pixelSize: Theme.titleSize
             font.bold: true
             color: Theme.ok
@@ -27,7 +30,7 @@ Item {
             spacing: 40
             Image {
                 objectName: "receiptQr"
-                source: root.journey.receiptQr
+                source: root.vm.receiptQr
                 asynchronous: true
                 Layout.preferredWidth: 220
                 Layout.preferredHeight: 220
@@ -43,7 +46,7 @@ Item {
                 }
                 Label {
                     objectName: "receiptNumber"
-                    text: root.journey.receiptNumber
+                    text: root.vm.receiptNumber
                     font.pixelSize: Theme.headingSize
                     font.bold: true
                     font.letterSpacing: 2
@@ -51,10 +54,10 @@ Item {
                 }
                 Label {
                     objectName: "printState"
-                    visible: root.journey.printState.length > 0
-                    text: root.journey.printState === "printed" ? root.journey.s.printed : root.journey.s.printFailed
+                    visible: root.vm.printState.length > 0
+                    text: root.vm.printState === "printed" ? root.journey.s.printed : root.journey.s.printFailed
                     font.pixelSize: Theme.bodySize
-                    color: root.journey.printState === "printed" ? Theme.ok : Theme.error
+                    color: root.vm.printState === "printed" ? Theme.ok : Theme.error
                 }
             }
         }
@@ -66,9 +69,10 @@ Item {
         BigButton {
             objectName: "finishButton"
             text: root.journey.s.finish
-            Layout.alignment: Qt.AlignHCenter
+            // Not where 提交申请 was (journey.advanceOnRight alternates the forward button's spot).
+            Layout.alignment: root.journey.advanceOnRight ? Qt.AlignRight : Qt.AlignHCenter
             Layout.preferredWidth: 360
-            onClicked: root.journey.finish()
+            onClicked: root.vm.finish()
         }
     }
 }

@@ -7,6 +7,7 @@ Item {
     id: root
     objectName: "identifyScreen"
     required property var journey
+    required property var vm
 
     ColumnLayout {
         anchors.fill: parent
@@ -25,31 +26,53 @@ Item {
                     text: "① " + root.journey.s.identifyCard
                     font.pixelSize: Theme.bodySize + 4
                     font.bold: true
-                    visible: root.journey.hasIdCardReader
+                    visible: root.vm.hasIdCardReader
                     Layout.fillWidth: true
                 }
                 BodyText {
                     text: "② " + root.journey.s.identifyQr
-                    visible: root.journey.hasScanner
+                    visible: root.vm.hasScanner
                     Layout.fillWidth: true
                 }
                 BodyText {
                     text: "③ " + root.journey.s.identifyPhotoHint
-                    visible: root.journey.photoIdAvailable
+                    visible: root.vm.photoIdAvailable
                     Layout.fillWidth: true
+                }
+                RowLayout {  // animated pictures: where the card goes, where to hold a QR code
+                    objectName: "placementGuides"
+                    spacing: 24
+                    Layout.fillWidth: true
+                    PlacementGuide {
+                        objectName: "cardGuide"
+                        mode: "card"
+                        visible: root.vm.hasIdCardReader
+                        caption: root.journey.s.guideCard
+                        readerLabel: root.journey.s.guideReaderPad
+                        Layout.preferredWidth: Theme.elder ? 320 : 280
+                        Layout.preferredHeight: implicitHeight
+                    }
+                    PlacementGuide {
+                        objectName: "qrGuide"
+                        mode: "qr"
+                        visible: root.vm.hasScanner
+                        caption: root.journey.s.guideQr
+                        Layout.preferredWidth: Theme.elder ? 320 : 280
+                        Layout.preferredHeight: implicitHeight
+                    }
                 }
                 BodyText {
                     objectName: "identifyStatusText"
-                    text: root.journey.identifyStatus
+                    text: root.vm.identifyStatus
                     visible: text.length > 0
-                    color: root.journey.identifyBusy ? Theme.text : Theme.error
+                    color: root.vm.identifyBusy ? Theme.text : Theme.error
                     font.bold: true
                     Layout.fillWidth: true
                 }
                 Item { Layout.fillHeight: true }
             }
             Rectangle {
-                visible: root.journey.photoIdAvailable
+                visible: root.vm.photoIdAvailable
                 Layout.preferredWidth: 480
                 Layout.preferredHeight: 360
                 color: "#202020"
@@ -59,7 +82,7 @@ Item {
                     fillMode: Image.PreserveAspectFit
                     asynchronous: true
                     cache: false
-                    source: root.journey.previewFrame > 0 ? "image://camera/document?" + root.journey.previewFrame : ""
+                    source: root.vm.previewFrame > 0 ? "image://camera/document?" + root.vm.previewFrame : ""
                 }
             }
         }
@@ -77,15 +100,17 @@ Item {
                 objectName: "photoButton"
                 text: root.journey.s.identifyPhoto
                 secondary: true
-                enabled: !root.journey.identifyBusy
-                onClicked: root.journey.identifyByPhoto()
+                enabled: !root.vm.identifyBusy
+                onClicked: root.vm.identifyByPhoto()
             }
             BigButton {
                 objectName: "manualButton"
                 text: root.journey.s.identifyManual
                 secondary: true
-                onClicked: root.journey.identifyManual()
+                onClicked: root.vm.identifyManual()
             }
+            // In the middle on even steps, at the right on odd ones (journey.advanceOnRight).
+            Item { Layout.fillWidth: true; visible: !root.journey.advanceOnRight }
         }
     }
 }

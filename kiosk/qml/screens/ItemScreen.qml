@@ -7,6 +7,7 @@ Item {
     id: root
     objectName: "itemScreen"
     required property var journey
+    required property var vm
 
     ColumnLayout {
         anchors.fill: parent
@@ -34,18 +35,18 @@ Item {
                     Layout.fillWidth: true
                 }
                 BodyText {
-                    text: root.journey.s.department + root.journey.itemDepartment
+                    text: root.journey.s.department + root.vm.itemDepartment
                     color: Theme.textMuted
                     Layout.fillWidth: true
                 }
                 BodyText {
                     objectName: "itemGuidance"
-                    text: root.journey.itemGuidance
+                    text: root.vm.itemGuidance
                     Layout.fillWidth: true
                 }
                 BodyText {
-                    visible: root.journey.itemMaterials.length > 0
-                    text: root.journey.s.materialsNeeded + "：" + root.journey.itemMaterials
+                    visible: root.vm.itemMaterials.length > 0
+                    text: root.journey.s.materialsNeeded + root.journey.s.colon + root.vm.itemMaterials
                     Layout.fillWidth: true
                 }
             }
@@ -64,7 +65,7 @@ Item {
             BigButton {
                 objectName: "chooseItemButton"
                 text: root.journey.s.handle
-                onClicked: root.journey.chooseItem()
+                onClicked: root.vm.chooseItem()
             }
         }
     }

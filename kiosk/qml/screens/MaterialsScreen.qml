@@ -7,6 +7,7 @@ Item {
     id: root
     objectName: "materialsScreen"
     required property var journey
+    required property var vm
 
     ColumnLayout {
         anchors.fill: parent
@@ -14,8 +15,8 @@ Item {
         spacing: 16
         ScreenTitle { text: root.journey.itemName + " · " + root.journey.s.materialsTitle; Layout.fillWidth: true }
         BodyText {
-            text: root.journey.waitingForLicence ? root.journey.s.scanLicenceHint : root.journey.s.materialsHint
-            font.bold: root.journey.waitingForLicence
+            text: root.vm.waitingForLicence ? root.journey.s.scanLicenceHint : root.journey.s.materialsHint
+            font.bold: root.vm.waitingForLicence
             Layout.fillWidth: true
         }
         RowLayout {
@@ -28,13 +29,26 @@ Item {
                 color: "#202020"
                 radius: Theme.radius
                 Image {
+                    id: documentPreview
                     objectName: "documentPreview"
                     anchors.fill: parent
                     anchors.margins: 4
                     fillMode: Image.PreserveAspectFit
                     asynchronous: true
                     cache: false
-                    source: root.journey.previewFrame > 0 ? "image://camera/document?" + root.journey.previewFrame : ""
+                    source: root.vm.previewFrame > 0 ? "image://camera/document?" + root.vm.previewFrame : ""
+                }
+                DocumentGuideFrame {  // where the document goes, the shutter's flash, the quality check's advice
+                    id: guideFrame
+                    objectName: "documentGuideFrame"
+                    // on the picture itself (letterboxed in the box), else on the whole box
+                    anchors.centerIn: parent
+                    width: documentPreview.paintedWidth > 0 ? documentPreview.paintedWidth : parent.width - 8
+                    height: documentPreview.paintedHeight > 0 ? documentPreview.paintedHeight : parent.height - 8
+                    visible: root.vm.hasDocumentCamera
+                    hint: root.journey.s.guideDocument
+                    advice: root.vm.captureAdvice
+                    adviceOk: root.vm.captureAdviceOk
                 }
             }
             ListView {
@@ -44,7 +58,7 @@ Item {
                 Layout.fillHeight: true
                 clip: true
                 spacing: 12
-                model: root.journey.materials
+                model: root.vm.materials
                 boundsBehavior: Flickable.StopAtBounds
                 delegate: Rectangle {
                     id: card
@@ -57,6 +71,8 @@ Item {
                     required property string thumb
                     required property bool canScan
                     required property string licences
+                    required property bool exempt
+                    required property bool canDeclare
                     width: list.width
                     height: cardColumn.implicitHeight + 24
                     radius: Theme.radius
@@ -104,11 +120,11 @@ Item {
                             spacing: 10
                             BigButton {
                                 objectName: "capture_" + card.index
-                                visible: card.mstate !== "captured"
-                                enabled: root.journey.hasDocumentCamera && !root.journey.busy
+                                visible: card.mstate !== "captured" && !card.exempt  // 免提交: read already
+                                enabled: root.vm.hasDocumentCamera && !root.journey.busy
                                 text: root.journey.s.capture
                                 implicitHeight: Theme.minTarget + 8
-                                onClicked: root.journey.captureMaterial(card.index)
+                                onClicked: { guideFrame.flash(); root.vm.captureMaterial(card.index) }
                             }
                             BigButton {
                                 objectName: "retake_" + card.index
@@ -116,7 +132,7 @@ Item {
                                 secondary: true
                                 text: root.journey.s.retake
                                 implicitHeight: Theme.minTarget + 8
-                                onClicked: root.journey.retakeMaterial(card.index)
+                                onClicked: root.vm.retakeMaterial(card.index)
                             }
                             BigButton {
                                 objectName: "scan_" + card.index
@@ -124,7 +140,7 @@ Item {
                                 secondary: true
                                 text: root.journey.s.scanLicence
                                 implicitHeight: Theme.minTarget + 8
-                                onClicked: root.journey.scanLicenceFor(card.index)
+                                onClicked: root.vm.scanLicenceFor(card.index)
                             }
                             BigButton {
                                 objectName: "missing_" + card.index
@@ -132,7 +148,16 @@ Item {
                                 secondary: true
                                 text: card.mstate === "missing" ? root.journey.s.undoMissing : root.journey.s.markMissing
                                 implicitHeight: Theme.minTarget + 8
-                                onClicked: root.journey.toggleMissing(card.index)
+                                onClicked: root.vm.toggleMissing(card.index)
+                            }
+                            // 证明事项告知承诺制: the resident's declaration replaces the proof (evidence level D).
+                            BigButton {
+                                objectName: "declare_" + card.index
+                                visible: card.canDeclare && (card.mstate === "needed" || card.mstate === "declared")
+                                secondary: true
+                                text: card.mstate === "declared" ? root.journey.s.undoDeclare : root.journey.s.materialDeclare
+                                implicitHeight: Theme.minTarget + 8
+                                onClicked: root.vm.toggleDeclared(card.index)
                             }
                         }
                     }
@@ -162,8 +187,10 @@ Item {
                 objectName: "materialsNextButton"
                 text: root.journey.s.next
                 enabled: !root.journey.busy
-                onClicked: root.journey.materialsNext()
+                onClicked: root.vm.materialsNext()
             }
+            // In the middle on even steps, at the right on odd ones (journey.advanceOnRight).
+            Item { Layout.fillWidth: true; visible: !root.journey.advanceOnRight }
         }
     }
 }

@@ -8,6 +8,7 @@ Item {
     id: root
     objectName: "ratingScreen"
     required property var journey
+    required property var vm
     property var chosenReasons: []
 
     function toggleReason(key) {
@@ -17,53 +18,86 @@ Item {
         root.chosenReasons = list
     }
 
+    readonly property bool typing: Qt.inputMethod.visible
+
     ColumnLayout {
         anchors.fill: parent
         anchors.margins: Theme.margin
         spacing: 20
-        ScreenTitle { text: root.journey.s.rateTitle; Layout.fillWidth: true }
-        Flow {
+        ScreenTitle { visible: !root.typing; text: root.journey.s.rateTitle; Layout.fillWidth: true }
+        // The five levels in one column (none left alone on a second row), then the reasons for a 差评;
+        // all of it scrolls, so the reason field can come above the keyboard.
+        Flickable {
+            id: flick
+            objectName: "ratingFlick"
             Layout.fillWidth: true
-            spacing: 16
-            Repeater {
-                model: root.journey.ratingLevels
-                delegate: BigButton {
-                    required property var modelData
-                    objectName: "rate_" + modelData.level
-                    secondary: true
-                    checkedLook: root.journey.ratingLevel === modelData.level
-                    text: (root.journey.ratingLevel === modelData.level ? "✔ " : "") + modelData.text
-                    onClicked: root.journey.rate(modelData.level)
-                }
-            }
-        }
-        ColumnLayout {
-            visible: root.journey.ratingNeedsReason
-            Layout.fillWidth: true
-            spacing: 12
-            BodyText { text: root.journey.s.rateReasonTitle; font.bold: true; Layout.fillWidth: true }
-            Flow {
-                Layout.fillWidth: true
-                spacing: 12
-                Repeater {
-                    model: root.journey.ratingReasons
-                    delegate: BigButton {
-                        required property var modelData
-                        objectName: "reason_" + modelData.key
-                        secondary: true
-                        checkedLook: root.chosenReasons.indexOf(modelData.key) >= 0
-                        text: (checkedLook ? "✔ " : "") + modelData.text
-                        implicitHeight: Theme.minTarget + 8
-                        onClicked: root.toggleReason(modelData.key)
+            Layout.fillHeight: true
+            clip: true
+            contentHeight: ratingColumn.implicitHeight
+            boundsBehavior: Flickable.StopAtBounds
+            ColumnLayout {
+                id: ratingColumn
+                width: flick.width
+                spacing: 20
+                ColumnLayout {
+                    objectName: "ratingLevels"
+                    Layout.fillWidth: true
+                    spacing: 12
+                    Repeater {
+                        model: root.vm.ratingLevels
+                        delegate: BigButton {
+                            required property var modelData
+                            objectName: "rate_" + modelData.level
+                            secondary: true
+                            checkedLook: root.vm.ratingLevel === modelData.level
+                            text: (root.vm.ratingLevel === modelData.level ? "✔ " : "") + modelData.text
+                            Layout.fillWidth: true
+                            Layout.maximumWidth: 720
+                            onClicked: root.vm.rate(modelData.level)
+                        }
                     }
                 }
-            }
-            KField {
-                id: reasonText
-                objectName: "reasonText"
-                Layout.fillWidth: true
-                placeholderText: root.journey.s.reasonOther
-                maximumLength: 200
+                ColumnLayout {
+                    id: reasons
+                    visible: root.vm.ratingNeedsReason
+                    Layout.fillWidth: true
+                    spacing: 12
+                    // A 差评 shows its questions below the levels: bring them into view.
+                    onVisibleChanged: if (visible) Qt.callLater(function() {
+                        flick.contentY = Math.max(0, Math.min(reasons.y, flick.contentHeight - flick.height))
+                    })
+                    BodyText { text: root.journey.s.rateReasonTitle; font.bold: true; Layout.fillWidth: true }
+                    Flow {
+                        Layout.fillWidth: true
+                        spacing: 12
+                        Repeater {
+                            model: root.vm.ratingReasons
+                            delegate: BigButton {
+                                required property var modelData
+                                objectName: "reason_" + modelData.key
+                                secondary: true
+                                checkedLook: root.chosenReasons.indexOf(modelData.key) >= 0
+                                text: (checkedLook ? "✔ " : "") + modelData.text
+                                implicitHeight: Theme.minTarget + 8
+                                onClicked: root.toggleReason(modelData.key)
+                            }
+                        }
+                    }
+                    KField {
+                        id: reasonText
+                        objectName: "reasonText"
+                        Layout.fillWidth: true
+                        placeholderText: root.journey.s.reasonOther
+                        previewLabel: root.journey.s.rateReasonTitle
+                        maximumLength: root.vm.textLimit
+                    }
+                    LengthCounter {
+                        objectName: "reasonCounter"
+                        field: reasonText
+                        limit: root.vm.textLimit
+                        strings: root.journey.s
+                    }
+                }
             }
         }
         Label {
@@ -72,8 +106,9 @@ Item {
             visible: text.length > 0
             color: Theme.error
             font.pixelSize: Theme.bodySize
+            wrapMode: Text.Wrap
+            Layout.fillWidth: true
         }
-        Item { Layout.fillHeight: true }
         RowLayout {
             Layout.fillWidth: true
             spacing: 32
@@ -81,14 +116,14 @@ Item {
                 objectName: "skipRatingButton"
                 text: root.journey.s.rateSkip
                 secondary: true
-                onClicked: root.journey.skipRating()
+                onClicked: root.vm.skipRating()
             }
             Item { Layout.fillWidth: true }
             BigButton {
                 objectName: "submitRatingButton"
-                visible: root.journey.ratingNeedsReason
+                visible: root.vm.ratingNeedsReason
                 text: root.journey.s.rateSubmit
-                onClicked: root.journey.submitRating(root.chosenReasons, reasonText.text)
+                onClicked: root.vm.submitRating(root.chosenReasons, reasonText.text)
             }
         }
     }

@@ -11,7 +11,41 @@ ColumnLayout {
     required property var service
     spacing: 14
 
-    BodyText { objectName: "undeliveredText"; text: root.service.undeliveredText; Layout.fillWidth: true }
+    // Re-provisioning first: its field and buttons stay above the on-screen keyboard.
+    RowLayout {
+        spacing: 12
+        Layout.fillWidth: true
+        KField {
+            id: tokenField
+            objectName: "reprovisionToken"
+            placeholderText: root.service.s.svcToken
+            Layout.fillWidth: true
+        }
+        BigButton {
+            objectName: "reprovisionButton"
+            text: root.service.s.svcReprovision
+            enabled: !root.service.busy
+            onClicked: root.service.enrolPage.provisionToken(tokenField.text)
+        }
+        // Re-provisioning by scanning the central's QR (nobody types a 700-character token).
+        BigButton {
+            objectName: "reprovisionScanButton"
+            text: root.service.s.svcScanToken
+            enabled: !root.service.busy
+            onClicked: root.service.enrolPage.scanToken()
+        }
+    }
+    Image {
+        objectName: "reprovisionPreview"
+        visible: root.service.hardwareUse.previewRole !== ""
+        source: root.service.hardwareUse.previewFrame > 0
+                ? "image://camera/" + root.service.hardwareUse.previewRole + "?" + root.service.hardwareUse.previewFrame : ""
+        cache: false
+        fillMode: Image.PreserveAspectFit
+        Layout.preferredWidth: 320
+        Layout.preferredHeight: 240
+    }
+    BodyText { objectName: "undeliveredText"; text: root.service.dataPage.undeliveredText; Layout.fillWidth: true }
     RowLayout {
         spacing: 12
         Layout.fillWidth: true
@@ -26,24 +60,14 @@ ColumnLayout {
             objectName: "exportDataButton"
             text: root.service.s.svcExportData
             enabled: !root.service.busy
-            onClicked: root.service.exportUndelivered(folderField.text)
+            onClicked: root.service.dataPage.exportUndelivered(folderField.text)
         }
     }
-    RowLayout {
-        spacing: 12
-        Layout.fillWidth: true
-        KField {
-            id: tokenField
-            objectName: "reprovisionToken"
-            placeholderText: root.service.s.svcToken
-            Layout.fillWidth: true
-        }
-        BigButton {
-            objectName: "reprovisionButton"
-            text: root.service.s.svcReprovision
-            enabled: !root.service.busy
-            onClicked: root.service.provisionToken(tokenField.text)
-        }
+    BigButton {
+        objectName: "usbUpdateButton"
+        text: root.service.s.svcUsbUpdate
+        enabled: !root.service.busy
+        onClicked: root.service.dataPage.applyUsbUpdate(folderField.text)
     }
     BigButton {
         objectName: "resetButton"
@@ -71,7 +95,7 @@ ColumnLayout {
                 BigButton {
                     objectName: "resetConfirmButton"
                     text: root.service.s.svcReset
-                    onClicked: { confirm.visible = false; root.service.factoryReset() }
+                    onClicked: { confirm.visible = false; root.service.dataPage.factoryReset() }
                 }
                 BigButton {
                     objectName: "resetCancelButton"

@@ -9,7 +9,7 @@ Item {
     id: root
     objectName: "firstRunScreen"
     required property var service
-    readonly property bool settingPin: root.service.firstRunStep !== "provision"
+    readonly property bool settingPin: root.service.pinPage.firstRunStep !== "provision"
 
     ColumnLayout {
         anchors.fill: parent
@@ -21,7 +21,7 @@ Item {
         PinPad {
             visible: root.settingPin
             service: root.service
-            title: root.service.firstRunStep === "pinConfirm" ? root.service.s.svcPinAgain : root.service.s.svcPinNew
+            title: root.service.pinPage.firstRunStep === "pinConfirm" ? root.service.s.svcPinAgain : root.service.s.svcPinNew
             Layout.alignment: Qt.AlignHCenter
         }
 
@@ -36,7 +36,10 @@ Item {
                 color: root.service.messageOk ? Theme.ok : Theme.error
                 font.pixelSize: Theme.bodySize
                 wrapMode: Text.WordWrap
+                maximumLineCount: 2
+                elide: Text.ElideRight
                 Layout.fillWidth: true
+                Layout.preferredHeight: Math.ceil(Theme.bodySize * 1.4) * 2  // never moves the buttons
             }
             RowLayout {
                 spacing: 12
@@ -51,7 +54,7 @@ Item {
                     objectName: "provisionButton"
                     text: root.service.s.svcOk
                     enabled: !root.service.busy
-                    onClicked: root.service.provisionToken(tokenField.text)
+                    onClicked: root.service.enrolPage.provisionToken(tokenField.text)
                 }
             }
             BigButton {
@@ -59,13 +62,13 @@ Item {
                 text: root.service.s.svcScanToken
                 secondary: true
                 enabled: !root.service.busy
-                onClicked: root.service.scanToken()
+                onClicked: root.service.enrolPage.scanToken()
             }
             Image {
                 objectName: "firstRunPreview"
-                visible: root.service.previewRole !== ""
-                source: root.service.previewFrame > 0
-                        ? "image://camera/" + root.service.previewRole + "?" + root.service.previewFrame : ""
+                visible: root.service.hardwareUse.previewRole !== ""
+                source: root.service.hardwareUse.previewFrame > 0
+                        ? "image://camera/" + root.service.hardwareUse.previewRole + "?" + root.service.hardwareUse.previewFrame : ""
                 cache: false
                 fillMode: Image.PreserveAspectFit
                 Layout.preferredWidth: 480

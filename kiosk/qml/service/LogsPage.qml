@@ -14,8 +14,12 @@ ColumnLayout {
         Layout.fillWidth: true
         Layout.fillHeight: true
         TextArea {
+            id: logArea
             objectName: "logText"
-            text: root.service.logText
+            text: root.service.logsPage.logText
+            // Opens at the newest line (the end), where a technician looks first.
+            onTextChanged: logArea.cursorPosition = logArea.length
+            Component.onCompleted: logArea.cursorPosition = logArea.length
             readOnly: true
             wrapMode: TextEdit.WrapAnywhere
             font.family: "monospace"
@@ -35,13 +39,13 @@ ColumnLayout {
         BigButton {
             objectName: "exportLogsButton"
             text: root.service.s.svcExportLogs
-            onClicked: root.service.exportLogs(folderField.text)
+            onClicked: root.service.logsPage.exportLogs(folderField.text)
         }
         BigButton {
             objectName: "logsRefresh"
             secondary: true
             text: root.service.s.svcRefresh
-            onClicked: root.service.refreshLogs()
+            onClicked: root.service.logsPage.refreshLogs()
         }
     }
 }

@@ -15,7 +15,7 @@ ColumnLayout {
     ScreenTitle { text: root.title; Layout.alignment: Qt.AlignHCenter }
     Label {
         objectName: "pinDots"
-        text: "●".repeat(root.service.pinLength) + "○".repeat(Math.max(0, 6 - root.service.pinLength))
+        text: "●".repeat(root.service.pinPage.pinLength) + "○".repeat(Math.max(0, 6 - root.service.pinPage.pinLength))
         font.pixelSize: 40
         color: Theme.text
         Layout.alignment: Qt.AlignHCenter
@@ -44,7 +44,7 @@ ColumnLayout {
                 implicitWidth: 150
                 implicitHeight: 96
                 font.pixelSize: 40
-                onClicked: root.service.pinDigit(modelData)
+                onClicked: root.service.pinPage.pinDigit(modelData)
             }
         }
         BigButton {
@@ -53,7 +53,7 @@ ColumnLayout {
             secondary: true
             implicitWidth: 150
             implicitHeight: 96
-            onClicked: root.service.pinBackspace()
+            onClicked: root.service.pinPage.pinBackspace()
         }
         BigButton {
             objectName: "pinKey0"
@@ -62,7 +62,7 @@ ColumnLayout {
             implicitWidth: 150
             implicitHeight: 96
             font.pixelSize: 40
-            onClicked: root.service.pinDigit("0")
+            onClicked: root.service.pinPage.pinDigit("0")
         }
         BigButton {
             objectName: "pinOk"
@@ -70,7 +70,7 @@ ColumnLayout {
             enabled: !root.service.busy
             implicitWidth: 150
             implicitHeight: 96
-            onClicked: root.service.pinSubmit()
+            onClicked: root.service.pinPage.pinSubmit()
         }
     }
     BigButton {
@@ -78,6 +78,6 @@ ColumnLayout {
         text: root.service.s.svcCancel
         secondary: true
         Layout.alignment: Qt.AlignHCenter
-        onClicked: root.service.pinCancel()
+        onClicked: root.service.pinPage.pinCancel()
     }
 }

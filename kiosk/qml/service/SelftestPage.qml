@@ -13,18 +13,29 @@ Item {
     RowLayout {
         anchors.fill: parent
         spacing: 24
-        ColumnLayout {
-            Layout.fillWidth: true
-            Layout.fillHeight: true
+        // The rows scroll: with the face camera a kiosk has six drivers, and the printer's row (and its
+        // 测试 button) fell below the window where no finger could reach it.
+        Flickable {
+          id: rowsFlick
+          objectName: "selftestRows"
+          Layout.fillWidth: true
+          Layout.fillHeight: true
+          clip: true
+          contentHeight: rowsColumn.implicitHeight
+          boundsBehavior: Flickable.StopAtBounds
+          ScrollBar.vertical: ScrollBar { policy: rowsFlick.contentHeight > rowsFlick.height ? ScrollBar.AlwaysOn : ScrollBar.AsNeeded }
+          ColumnLayout {
+            id: rowsColumn
+            width: rowsFlick.width
             spacing: 12
             BigButton {
                 objectName: "runSelftestButton"
                 text: root.service.s.svcRunSelftest
                 enabled: !root.service.busy
-                onClicked: root.service.runSelftest()
+                onClicked: root.service.selftestPage.runSelftest()
             }
             Repeater {
-                model: root.service.drivers
+                model: root.service.selftestPage.drivers
                 delegate: Rectangle {
                     required property var modelData
                     objectName: "driver_" + modelData.name
@@ -42,16 +53,19 @@ Item {
                         ColumnLayout {
                             Layout.fillWidth: true
                             Label {
-                                text: modelData.name + " (" + modelData.kind + ")"
+                                text: modelData.label + "  (" + modelData.name + " · " + modelData.kind + ")"
                                 font.pixelSize: Theme.bodySize
                                 font.bold: true
                             }
                             Label {
                                 objectName: "state_" + modelData.name
+                                // Plain language with a remedy (kiosk/service_mode/explain.py), never a bare code.
                                 text: (modelData.ok ? root.service.s.svcPass : root.service.s.svcFail)
-                                      + (modelData.lastError ? " · " + modelData.lastError : "")
+                                      + (modelData.advice ? " · " + modelData.advice : "")
                                 color: modelData.ok ? Theme.ok : Theme.error
                                 font.pixelSize: Theme.bodySize
+                                wrapMode: Text.WordWrap
+                                Layout.fillWidth: true
                             }
                             Label {
                                 objectName: "result_" + modelData.name
@@ -68,18 +82,18 @@ Item {
                             secondary: true
                             text: modelData.name === "camera.scanner" ? root.service.s.svcScanTest
                                                                       : root.service.s.svcTest
-                            onClicked: root.service.testDriver(modelData.name)
+                            onClicked: root.service.selftestPage.testDriver(modelData.name)
                         }
                     }
                 }
             }
-            Item { Layout.fillHeight: true }
+          }
         }
         Image {
             objectName: "selftestPreview"
-            visible: root.service.previewRole !== ""
-            source: root.service.previewFrame > 0
-                    ? "image://camera/" + root.service.previewRole + "?" + root.service.previewFrame : ""
+            visible: root.service.hardwareUse.previewRole !== ""
+            source: root.service.hardwareUse.previewFrame > 0
+                    ? "image://camera/" + root.service.hardwareUse.previewRole + "?" + root.service.hardwareUse.previewFrame : ""
             cache: false
             fillMode: Image.PreserveAspectFit
             Layout.preferredWidth: 480

@@ -26,6 +26,12 @@ Rectangle {
         service: root.service
     }
 
+    EnrolDoneScreen {
+        anchors.fill: parent
+        visible: root.service.mode === "done"
+        service: root.service
+    }
+
     ColumnLayout {
         objectName: "serviceScreen"
         anchors.fill: parent
@@ -53,8 +59,8 @@ Rectangle {
             Layout.fillWidth: true
             spacing: 12
             Repeater {
-                model: [["selftest", "svcSelftest"], ["network", "svcNetwork"], ["config", "svcConfig"],
-                        ["logs", "svcLogs"], ["data", "svcData"]]
+                model: [["device", "svcDevice"], ["selftest", "svcSelftest"], ["network", "svcNetwork"],
+                        ["config", "svcConfig"], ["logs", "svcLogs"], ["data", "svcData"]]
                 delegate: BigButton {
                     required property var modelData
                     objectName: "svcPage_" + modelData[0]
@@ -64,20 +70,26 @@ Rectangle {
                 }
             }
         }
+        // Always there, two lines high: a status line never moves the buttons under the technician's finger.
         Label {
             objectName: "serviceMessage"
             text: root.service.message
-            visible: text.length > 0
             color: root.service.messageOk ? Theme.ok : Theme.error
             font.pixelSize: Theme.bodySize
             wrapMode: Text.WordWrap
+            maximumLineCount: 2
+            elide: Text.ElideRight
+            verticalAlignment: Text.AlignVCenter
             Layout.fillWidth: true
+            Layout.preferredHeight: Math.ceil(Theme.bodySize * 1.4) * 2
+            Layout.maximumHeight: Layout.preferredHeight
         }
         Loader {
             Layout.fillWidth: true
             Layout.fillHeight: true
             sourceComponent: {
                 switch (root.service.page) {
+                case "device": return devicePage
                 case "selftest": return selftestPage
                 case "network": return networkPage
                 case "config": return configPage
@@ -95,6 +107,7 @@ Rectangle {
     }
 
     Component { id: homePage; Item { objectName: "serviceHome" } }
+    Component { id: devicePage; DevicePage { service: root.service } }
     Component { id: selftestPage; SelftestPage { service: root.service } }
     Component { id: networkPage; NetworkPage { service: root.service } }
     Component { id: configPage; ConfigPage { service: root.service } }

@@ -1,0 +1,469 @@
+"""``kiosk demo --headless --gallery DIR``: every screen of the resident's journey, rendered offscreen in
+zh/en × standard/elder × 1280×1024, 1920×1080 and 1080×1920, with the keyboard open on each kind of field,
+the idle overlay, offline, and each error; a PNG per shot and ``layout.json`` listing every violation the
+layout checks find (``kiosk/layout_checks.py``, the same checks the test suite runs).
+
+The kiosk runs on the shipped catalogue with simulated hardware and a real outbox; no broker is needed
+(the machine's online state is written into the outbox the way the sync daemon reports it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("kiosk.gallery")
+
+RESOLUTIONS = ((1280, 1024), (1920, 1080), (1080, 1920))
+LANGUAGES = ("zh", "en")
+MODES = ("standard", "elder")
+GALLERY_ITEM = "GA-JZZ-007"  # 居住证申领: every kind of field, materials, post delivery
+# By the fields' inputKind (KField.qml); demo data, not a person.
+FIELD_SAMPLES = {"idnumber": "11010519491231002X", "phone": "13800138000", "date": "1950-01-31",
+                 "digits": "100020", "text": "示例"}
+PAD_KINDS = ("idnumber", "receipt")  # fields typed on their own pad (IdPad.qml, ReceiptPad.qml), not the keyboard
+LONG_ADDRESS = "北京市朝阳区示例路1号院2号楼3单元401室"
+
+
+def sample(name: str, kind: str) -> str:
+    return LONG_ADDRESS if "address" in name.lower() else FIELD_SAMPLES.get(kind, FIELD_SAMPLES["text"])
+
+
+@dataclass
+class Shot:
+    name: str
+    png: str
+    lang: str
+    mode: str
+    size: str
+    violations: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class GalleryReport:
+    shots: list[Shot] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def violations(self) -> int:
+        return sum(len(s.violations) for s in self.shots)
+
+    def as_json(self) -> dict[str, Any]:
+        by_check: dict[str, int] = {}
+        for s in self.shots:
+            for v in s.violations:
+                by_check[v["check"]] = by_check.get(v["check"], 0) + 1
+        return {"shots": len(self.shots), "violations": self.violations, "by_check": by_check,
+                "errors": self.errors,
+                "screens": [{"name": s.name, "png": s.png, "lang": s.lang, "mode": s.mode, "size": s.size,
+                             "violations": s.violations} for s in self.shots]}
+
+
+class Driver:
+    """One kiosk window driven by taps, as in the tests (kiosk/automation.py)."""
+
+    def __init__(self, window: Any, vm: Any, outbox: Any) -> None:
+        self.window, self.vm, self.outbox = window, vm, outbox
+
+    def item(self, name: str) -> Any:
+        from kiosk import automation as ui
+
+        return ui.wait_for_item(self.window, name)
+
+    def settle(self, seconds: float = 0.35) -> None:
+        from kiosk import automation as ui
+
+        ui.process_events_until(lambda: False, seconds)
+
+    def tap(self, name: str, until: Callable[[], bool] | None = None) -> None:
+        from kiosk import automation as ui
+
+        for _ in range(3):
+            ui.tap(self.window, ui.wait_for_item(self.window, name))
+            if until is None or ui.process_events_until(until, 2):
+                return
+        raise RuntimeError(f"tapping {name} had no effect")
+
+    def wait(self, name: str, timeout_s: float = 8.0) -> None:
+        from kiosk import automation as ui
+
+        ui.wait_for_item(self.window, name, timeout_s)
+        self.settle(0.25)
+
+    def type_into(self, name: str, text: str) -> None:
+        """Tap the field (the keyboard opens) and put text in as the keyboard commits it."""
+        from PySide6.QtGui import QGuiApplication
+
+        from kiosk import automation as ui
+
+        item = ui.wait_for_item(self.window, name)
+        ui.scroll_into_view(item)
+        if item.property("inputKind") in PAD_KINDS:  # the ID or receipt pad under the field, no keyboard
+            ui.tap(self.window, item)
+            self.settle(0.4)
+            if text:
+                item.setProperty("text", text)
+            self.settle(0.3)
+            return
+        if keyboard_open(self.window):  # a field the open keyboard may cover: focus it as a scroll-and-tap would
+            item.forceActiveFocus()
+            QGuiApplication.inputMethod().show()
+        else:
+            ui.tap(self.window, item)
+        ui.process_events_until(lambda: keyboard_open(self.window), 3)
+        if text:
+            item.setProperty("text", text)
+        self.settle(0.35)  # the form's scroll to the field (KioskKeyboard follows for ~250 ms)
+
+    def hide_keyboard(self) -> None:
+        from PySide6.QtGui import QGuiApplication
+
+        QGuiApplication.inputMethod().hide()
+        self.window.contentItem().forceActiveFocus()
+        self.settle(0.4)
+
+    def set_online(self, online: bool) -> None:
+        self.outbox.set_states({"connected": "1" if online else "0", "daemon_seen": str(time.time())})
+        self.vm.refreshStatus()
+        from kiosk import automation as ui
+
+        ui.process_events_until(lambda: bool(self.vm.property("online")) == online, 5)
+
+    def set_look(self, lang: str, elder: bool) -> None:
+        from kiosk import automation as ui
+
+        if self.vm.property("language") != lang:
+            ui.tap_named(self.window, "languageButton")
+            ui.process_events_until(lambda: self.vm.property("language") == lang, 3)
+        if bool(self.vm.property("elderMode")) != elder:
+            ui.tap_named(self.window, "elderButton")
+            ui.process_events_until(lambda: bool(self.vm.property("elderMode")) == elder, 3)
+        self.settle(0.3)
+
+
+def _names(d: Driver, screen: str) -> list[str]:
+    """The objectNames of the visible items on a screen, in tree order."""
+    from kiosk import automation as ui
+
+    root = ui.find_item(d.window, screen)
+    out: list[str] = []
+    stack = [root] if root is not None else []
+    while stack:
+        item = stack.pop()
+        if not item.isVisible():
+            continue
+        if item.objectName():
+            out.append(item.objectName())
+        stack.extend(reversed(item.childItems()))
+    return out
+
+
+def _fields(d: Driver, screen: str) -> list[tuple[str, str]]:
+    """(objectName, kind) of the text fields on a screen a resident can type into."""
+    out = []
+    for name in _names(d, screen):
+        item = d.item(name)
+        pad = item.property("inputKind") in PAD_KINDS  # typed on a pad, read-only to input methods
+        if item.inherits("QQuickTextField") and item.isEnabled() and (pad or not item.property("readOnly")):
+            out.append((name, str(item.property("inputKind") or "text")))
+    return out
+
+
+def _choices(d: Driver, screen: str) -> list[list[str]]:
+    """The option buttons of each choice field still unanswered, grouped by field."""
+    groups: dict[str, list[str]] = {}
+    for name in _names(d, screen):
+        if "_option_" in name:
+            groups.setdefault(name.split("_option_")[0], []).append(name)
+    return [names for names in groups.values() if not any("✔" in str(d.item(n).property("text")) for n in names)]
+
+
+def _chosen(d: Driver, name: str) -> Callable[[], bool]:
+    """Whether the option button shows as chosen (✔)."""
+    return lambda: "✔" in str(d.item(name).property("text"))
+
+
+def keyboard_open(window: Any) -> bool:
+    from kiosk.layout_checks import keyboard_rect
+
+    return keyboard_rect(window) is not None
+
+
+def _journey(d: Driver) -> Iterator[str]:
+    """Walk one resident's journey, yielding a shot name at each state worth a picture."""
+    vm = d.vm
+    from kiosk import automation as ui
+
+    d.wait("attractScreen")
+    yield "attract"
+    d.tap("startButton", lambda: vm.property("screen") == "home")
+    d.wait("homeScreen")
+    yield "home"
+    d.type_into("searchField", "jzz")
+    yield "home-search-keyboard"
+    d.hide_keyboard()
+    yield "home-search-results"
+    d.tap(f"itemTile_{GALLERY_ITEM}", lambda: vm.property("screen") == "item")
+    d.wait("itemScreen")
+    yield "item"
+    d.tap("chooseItemButton", lambda: vm.property("screen") == "identify")
+    d.wait("identifyScreen")
+    yield "identify"
+    d.tap("manualButton", lambda: vm.property("screen") == "form")
+    d.wait("formScreen")
+    yield "form"
+    d.tap("formNextButton")
+    d.settle(0.4)
+    yield "form-errors"
+    kinds_done: set[str] = set()
+    for name, kind in _fields(d, "formScreen"):
+        if kind in kinds_done:
+            continue
+        kinds_done.add(kind)
+        d.type_into(name, sample(name, kind))
+        yield f"form-keyboard-{kind}"
+    for name, kind in _fields(d, "formScreen"):
+        if not d.item(name).property("text"):
+            d.type_into(name, sample(name, kind))
+    d.hide_keyboard()
+    for group in _choices(d, "formScreen"):
+        d.tap(group[0], _chosen(d, group[0]))
+    d.hide_keyboard()
+    yield from _idle(d, "formScreen")
+    d.tap("formNextButton", lambda: vm.property("screen") != "form")
+    if vm.property("screen") == "materials":
+        d.wait("materialsScreen")
+        yield "materials"
+        d.tap("materialsNextButton")
+        d.settle(0.4)
+        yield "materials-errors"
+        for i in range(20):
+            if ui.find_item(d.window, f"materialState_{i}") is None:
+                break
+            if ui.find_item(d.window, f"missing_{i}") is not None:  # 容缺: bring it later
+                ui.tap_named(d.window, f"missing_{i}")
+                d.settle(0.4)
+                continue
+            # the capture's quality check may refuse a simulated frame (no document found): try again
+            for _attempt in range(4):
+                if ui.find_item(d.window, f"retake_{i}") is not None or ui.find_item(d.window, f"capture_{i}") is None:
+                    break
+                ui.tap_named(d.window, f"capture_{i}")
+                d.settle(0.8)
+        d.settle(0.5)
+        yield "materials-done"
+        d.tap("materialsNextButton", lambda: vm.property("screen") == "delivery")
+    d.wait("deliveryScreen")
+    yield "delivery"
+    if ui.find_item(d.window, "deliveryPost") is not None:
+        d.tap("deliveryPost")
+        d.settle(0.3)
+        d.tap("deliveryNextButton")
+        d.settle(0.3)
+        yield "delivery-post-errors"
+        d.type_into("addressField", LONG_ADDRESS)
+        yield "delivery-keyboard-address"
+        d.type_into("phoneField", FIELD_SAMPLES["phone"])
+        yield "delivery-keyboard-phone"
+        d.hide_keyboard()
+        d.tap("deliveryOnsite")
+    d.tap("deliveryNextButton", lambda: vm.property("screen") == "review")
+    d.wait("reviewScreen")
+    yield "review"
+    if ui.find_item(d.window, "commitmentBox") is not None:  # 告知承诺 before submitting
+        d.tap("commitmentBox")
+        d.settle(0.3)
+        yield "review-committed"
+    d.tap("submitButton", lambda: vm.property("screen") == "done")
+    d.wait("doneScreen", 15)
+    yield "done"
+
+
+def _idle(d: Driver, screen: str) -> Iterator[str]:
+    """The idle countdown over a screen with the keyboard open, then one tap to go on."""
+    vm = d.vm
+    from kiosk import automation as ui
+
+    d.type_into(_fields(d, screen)[0][0], "")
+    lang, elder = vm.property("language"), bool(vm.property("elderMode"))
+    vm.apply_settings(idle_timeout_s=0.2, language=lang, elder_mode=elder)
+    try:
+        ui.process_events_until(lambda: bool(vm.property("idleWarning")), 5)
+        d.settle(0.5)
+        yield "idle-overlay"
+    finally:
+        vm.apply_settings(idle_timeout_s=3600, language=lang, elder_mode=elder)
+    d.tap("idleContinueButton", lambda: not vm.property("idleWarning"))
+    d.wait(screen)
+    d.hide_keyboard()
+
+
+def _after(d: Driver) -> Iterator[str]:
+    """From the receipt: rating (with a reason), complaint, status, thanks, paused."""
+    vm = d.vm
+    from kiosk import automation as ui
+
+    if ui.find_item(d.window, "finishButton") is not None:
+        d.tap("finishButton", lambda: vm.property("screen") != "done")
+    if vm.property("screen") == "rating":
+        d.wait("ratingScreen")
+        yield "rating"
+        levels = sorted(n for n in _names(d, "ratingScreen") if n.startswith("rate_"))
+        for level in (levels[-1:] + levels[:1]) if levels else []:
+            d.tap(level)  # the lowest level asks for a reason
+            d.settle(0.3)
+            if ui.find_item(d.window, "reasonText") is not None:
+                break
+        if ui.find_item(d.window, "reasonText") is not None:
+            yield "rating-reasons"
+            d.type_into("reasonText", "示例")
+            yield "rating-keyboard-reason"
+            d.hide_keyboard()
+        d.tap("skipRatingButton", lambda: vm.property("screen") != "rating")
+    vm.endSession()
+    d.wait("attractScreen")
+    d.tap("startButton", lambda: vm.property("screen") == "home")
+    d.tap("complaintButton", lambda: vm.property("screen") == "complaint")
+    d.wait("complaintScreen")
+    yield "complaint"
+    d.tap("submitComplaintButton")
+    d.settle(0.3)
+    yield "complaint-errors"
+    d.type_into("complaintText", "示例")
+    yield "complaint-keyboard-text"
+    d.type_into("complaintPhone", FIELD_SAMPLES["phone"])
+    yield "complaint-keyboard-phone"
+    d.hide_keyboard()
+    d.tap("backButton")
+    d.settle(0.4)
+    if ui.find_item(d.window, "leaveDialog") is not None:  # 放弃本次办理？
+        yield "leave-dialog"
+        d.tap("leaveYesButton")
+    if vm.property("screen") != "home":
+        vm.goHome()
+    ui.process_events_until(lambda: vm.property("screen") == "home", 3)
+    d.tap("statusButton", lambda: vm.property("screen") == "status")
+    d.wait("statusScreen")
+    yield "status"
+    d.type_into("receiptField", "KR-20260101-A1")
+    yield "status-keyboard-receipt"
+    d.tap("lookupButton")
+    d.settle(0.5)
+    d.hide_keyboard()
+    yield "status-result"
+    vm.endSession()
+    d.wait("attractScreen")
+
+
+def render_gallery(output: Path, *, resolutions: tuple[tuple[int, int], ...] = RESOLUTIONS,
+                   languages: tuple[str, ...] = LANGUAGES, modes: tuple[str, ...] = MODES) -> GalleryReport:
+    """Render the gallery into ``output`` (PNGs and layout.json) and return the report."""
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from kiosk import automation as ui
+    from kiosk.app import ensure_application, journey_of, load_ui
+    from kiosk.hardware import Hardware
+    from kiosk.journey.config import JourneyConfig
+    from kiosk.journey.submitter import Submitter
+    from kiosk.layout_checks import check_window
+    from sync.device import OUTBOX_FILE, DeviceConfig
+    from sync.outbox.store import Outbox
+    from sync.protocol.sealing import SealKeyPair
+
+    ensure_application()
+    output.mkdir(parents=True, exist_ok=True)
+    for old in output.glob("*.png"):
+        old.unlink()
+    report = GalleryReport()
+    with tempfile.TemporaryDirectory(prefix="kiosk-gallery-") as tmp:
+        home = Path(tmp) / "kiosk"
+        home.mkdir()
+        # The central's public keys as a provisioned kiosk holds them (nothing is sent: no broker).
+        command = Ed25519PrivateKey.generate().public_key().public_bytes(serialization.Encoding.Raw,
+                                                                        serialization.PublicFormat.Raw)
+        device = DeviceConfig("gallery-kiosk-01", "演示街道便民服务中心", "mqtt://127.0.0.1:9",
+                              base64.b64encode(SealKeyPair.generate().public_raw).decode(),
+                              base64.b64encode(command).decode())
+        device.save(home)
+        outbox = Outbox(home / OUTBOX_FILE)
+        hardware = Hardware.simulated(home, enable_ocr=False)
+        config = JourneyConfig(keyboard_root=Path(tmp) / "keyboard", voice=False, idle_timeout_s=3600)
+        engine, window = load_ui(Submitter(outbox, device), hardware=hardware, config=config)
+        vm = journey_of(window)
+        d = Driver(window, vm, outbox)
+        try:
+            for w, h in resolutions:
+                window.resize(w, h)
+                for lang in languages:
+                    for mode in modes:
+                        _combo(d, report, output, lang, mode, (w, h), check_window)
+        finally:
+            vm.shutdown()
+            window.close()
+            del engine
+            hardware.close()
+            outbox.close()
+    (output / "layout.json").write_text(json.dumps(report.as_json(), ensure_ascii=False, indent=1), encoding="utf-8")
+    ui.process_events_until(lambda: False, 0.1)
+    return report
+
+
+def _combo(d: Driver, report: GalleryReport, output: Path, lang: str, mode: str, size: tuple[int, int],
+           check: Any) -> None:
+    from kiosk import automation as ui
+
+    elder = mode == "elder"
+    tag = f"{lang}-{mode}-{size[0]}x{size[1]}"
+    d.vm.endSession()
+    d.settle(0.3)
+
+    def shoot(name: str) -> None:
+        if online[0]:
+            d.outbox.set_states({"connected": "1", "daemon_seen": str(time.time())})
+        png = output / f"{tag}-{len([s for s in report.shots if s.png.startswith(tag)]) + 1:02d}-{name}.png"
+        image = d.window.grabWindow()
+        image.save(str(png))
+        found = check(d.window, elder=elder, image=image)
+        report.shots.append(Shot(name, png.name, lang, mode, f"{size[0]}x{size[1]}", [v.as_dict() for v in found]))
+
+    online = [True]
+    try:
+        d.set_online(True)
+        d.set_look(lang, elder)
+        for name in _journey(d):
+            d.set_look(lang, elder) if name == "attract" else None
+            shoot(name)
+        for name in _after(d):
+            shoot(name)
+        online[0] = False
+        d.set_online(False)
+        d.set_look(lang, elder)
+        d.tap("startButton", lambda: d.vm.property("screen") == "home")
+        d.wait("homeScreen")
+        shoot("home-offline")
+        d.vm.endSession()
+        d.outbox.set_states({"maintenance": "1", "maintenance_message": "系统维护中，请稍后再来"})
+        d.vm.refreshStatus()
+        if ui.process_events_until(lambda: d.vm.property("screen") == "maintenance", 5):
+            d.settle(0.3)
+            shoot("maintenance")
+        d.outbox.set_states({"maintenance": "0", "maintenance_message": ""})
+        d.vm.refreshStatus()
+        ui.process_events_until(lambda: d.vm.property("screen") == "attract", 5)
+    except Exception as exc:  # a step the gallery could not take is a finding too
+        log.exception("gallery %s stopped", tag)
+        report.errors.append(f"{tag}: {type(exc).__name__}: {exc}")
+        with contextlib.suppress(Exception):  # the report already says what went wrong
+            shoot("error-state")
