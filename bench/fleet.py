@@ -43,17 +43,17 @@ import httpx
 import paho.mqtt.client as mqtt
 from sqlalchemy import select
 
-from sync.broker import MosquittoBroker, free_port
-from sync.central.keys import CentralKeys
-from sync.central.models import Device, DeviceKey
-from sync.central.store import CentralStore
-from sync.central.web import auth
-from sync.mqtt import new_client
+from central.keys import CentralKeys
+from central.models import Device, DeviceKey
+from central.store import CentralStore
+from central.web import auth
+from devtools.broker import MosquittoBroker, free_port
+from devtools.sim import SITE_NAMES
 from sync.protocol import topics
 from sync.protocol.envelope import Envelope
 from sync.protocol.ids import new_message_id
 from sync.protocol.signing import DeviceSigner
-from sync.sim import SITE_NAMES
+from sync.runtime.mqtt import kiosk_client_id, new_client
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 OPERATOR = ("bench", "bench-password-1")
@@ -115,7 +115,7 @@ class KioskDriver(threading.Thread):
         self.sel = selectors.DefaultSelector()
 
     def _connect(self, k: BenchKiosk) -> None:
-        client = new_client(f"kiosk-{k.device_id}")
+        client = new_client(kiosk_client_id(k.device_id, k.signer))  # as a real kiosk's (sync.runtime.mqtt)
         status = {"state": "offline", "conn": int(time.time() * 1000), "since": time.time(), "version": "0.1.0",
                   "site": k.site}
         client.will_set(topics.up(k.device_id, "status"), json.dumps(status), qos=1, retain=True)

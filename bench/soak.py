@@ -3,7 +3,7 @@ while the broker, the central and sync daemons are killed and restarted on a see
 
 Prints one JSON object: submissions enqueued, stored, lost, duplicated; publishes and resends; the faults as
 injected; alarms raised and cleared at the central; RSS of every process over time. Exit status 0 only when
-the drain finished with 0 lost, 0 duplicated and nothing unexpected. The machinery is ``sync/soak.py``.
+the drain finished with 0 lost, 0 duplicated and nothing unexpected. The machinery is ``devtools/soak.py``.
 
 Run: ``.venv/bin/python -m bench.soak --kiosks 50 --minutes 10 [--tls]`` (nice it on a shared machine).
 """
@@ -19,8 +19,8 @@ import signal
 import sys
 from pathlib import Path
 
-from sync.logconfig import setup_logging
-from sync.soak import SoakError, SoakSettings, run_soak
+from devtools.soak import SoakError, SoakSettings, run_soak
+from sync.runtime.logconfig import setup_logging
 
 
 def _range(text: str) -> tuple[float, float]:
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--drain-timeout", type=float, default=600.0)
     p.add_argument("--daemon", choices=("kiosk-syncd", "paced"), default="kiosk-syncd",
                    help="each kiosk's daemon process: the product's kiosk-syncd, or the same engine polling "
-                        "less when idle (sync/soak_daemon.py) for fleets larger than the machine's cores")
+                        "less when idle (devtools/soak_daemon.py) for fleets larger than the machine's cores")
     p.add_argument("--tls", action="store_true",
                    help="the shipped broker configuration (mutual TLS, per-device ACL, CRL): every kiosk gets a "
                         "client certificate from the central's fleet CA and the central serves on mqtts://")

@@ -39,18 +39,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sync.broker import MosquittoBroker, free_port
-from sync.central.ingest import IngestWorker
-from sync.central.keys import CentralKeys
-from sync.central.store import CentralStore
-from sync.central.trust import register_key
-from sync.daemon.backoff import Backoff
+from central.field_encryption import MASTER_KEY_FILE, KeySource
+from central.ingest import IngestWorker
+from central.keys import CentralKeys
+from central.store import CentralStore
+from central.trust import register_key
+from devtools.broker import MosquittoBroker, free_port
 from sync.daemon.service import BATCH_SIZE, SyncDaemon
 from sync.device import OUTBOX_FILE, DeviceConfig
-from sync.mqtt import new_client
 from sync.outbox.store import Outbox
 from sync.protocol.broker_url import parse_broker_url
 from sync.protocol.signing import DeviceSigner
+from sync.runtime.backoff import Backoff
+from sync.runtime.mqtt import new_client
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE_TOPIC = "bench/raw"
@@ -104,7 +105,7 @@ def _fields(i: int) -> list[dict[str, str]]:
 def serve_central(broker_url: str, db: str, keys_home: str, threads: str = "1", profile: str = "") -> None:
     """``--serve-central``: run ``threads`` ingest workers on the shared subscription in this process (as
     ``kiosk-central serve --workers N`` does) until stdin closes; say 'ready' once connected."""
-    store = CentralStore(f"sqlite:///{db}")
+    store = CentralStore(f"sqlite:///{db}", master_keys=KeySource.resolve(Path(keys_home)))
     keys = CentralKeys.load(Path(keys_home))
     workers = [IngestWorker(broker_url, store, keys, worker_id=f"bench-{os.getpid()}-{i}", backoff=Backoff(0.05, 0.5))
                for i in range(int(threads))]
@@ -277,6 +278,7 @@ def drain(n: int, window: int, central: str, folder: Path, workers: int = 1, thr
     keys = CentralKeys.generate()
     keys_home = folder / "central"
     keys.save(keys_home)
+    KeySource(path=keys_home / MASTER_KEY_FILE).create()  # the master key of the personal data at rest
     port = free_port()
     home = folder / "kiosk"
     home.mkdir(parents=True)
@@ -308,7 +310,7 @@ def drain(n: int, window: int, central: str, folder: Path, workers: int = 1, thr
                 prof = str(profile / f"central-{i}.prof") if profile else ""
                 children.append(_Child("--serve-central", broker.url, str(db), str(keys_home), str(threads), prof))
         else:
-            store = CentralStore(f"sqlite:///{db}")
+            store = CentralStore(f"sqlite:///{db}", master_keys=KeySource.resolve(keys_home))
             worker = IngestWorker(broker.url, store, keys, worker_id="bench", backoff=Backoff(0.05, 0.5)).start()
             worker.connected.wait(30)
         assert broker.proc is not None
