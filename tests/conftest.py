@@ -6,17 +6,21 @@ anything imports Qt.
 
 from __future__ import annotations
 
+import base64
 import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# The central's master key of the personal data at rest (central.field_encryption), for every central the
+# tests start in this process or as a child; tests of the key's own sources remove it.
+os.environ.setdefault("KIOSK_CENTRAL_MASTER_KEY", base64.b64encode(os.urandom(32)).decode("ascii"))
 
 import pytest
 
-from sync.broker import MosquittoBroker
-from sync.central.keys import CentralKeys
+from central.keys import CentralKeys
+from devtools.broker import MosquittoBroker
 from sync.daemon.service import SyncDaemon
 from sync.device import OUTBOX_FILE, DeviceConfig
 from sync.outbox.store import Outbox

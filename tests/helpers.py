@@ -15,19 +15,19 @@ import paho.mqtt.client as mqtt
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
-from sync.broker import MosquittoBroker
-from sync.central.ingest import IngestWorker
-from sync.central.keys import CentralKeys
-from sync.central.models import DeviceKey
-from sync.central.store import CentralStore
-from sync.daemon.backoff import Backoff
+from central.ingest import IngestWorker
+from central.keys import CentralKeys
+from central.models import DeviceKey
+from central.store import CentralStore
+from devtools.broker import MosquittoBroker
 from sync.daemon.service import SyncDaemon
 from sync.device import DeviceConfig
-from sync.mqtt import new_client
 from sync.outbox.store import Outbox
 from sync.protocol import topics
 from sync.protocol.envelope import Ack, Envelope
 from sync.protocol.signing import DEVICE_KEY_FILE, DeviceSigner, VerifyKey, public_key
+from sync.runtime.backoff import Backoff
+from sync.runtime.mqtt import new_client
 
 # Every device make_device creates is enrolled: its key is saved in its home (as provisioning does) and
 # its public half recorded here, then registered in every central the tests start (start_central, or
@@ -45,7 +45,7 @@ class TrackedStore(CentralStore):
 
 
 class TestKeyring:
-    """The keys of the test devices, for calling ``sync.central.messages.parse`` without a central."""
+    """The keys of the test devices, for calling ``central.messages.parse`` without a central."""
 
     def get(self, device_id: str, *, fresh: bool = False) -> VerifyKey | None:
         raw = _DEVICE_KEYS.get(device_id)
@@ -116,6 +116,31 @@ def make_device(home: Path, broker_url: str, keys: CentralKeys) -> DeviceConfig:
         except SQLAlchemyError:  # a store the test closed (its database may be gone)
             _LIVE_STORES.discard(store)
     return device
+
+
+def serve_home(tmp_path: Path, broker_url: str, keys: CentralKeys) -> tuple[Path, str, DeviceConfig]:
+    """A central home with its keys and an SQLite database that already knows one kiosk (for tests that run
+    ``kiosk-central serve`` as a process): the home, the database URL and the kiosk."""
+    home, db = tmp_path / "central", f"sqlite:///{tmp_path / 'central.db'}"
+    keys.save(home)
+    device = make_device(tmp_path / "kiosk", broker_url, keys)
+    store = CentralStore(db)
+    enroll(store, device)
+    store.close()
+    return home, db, device
+
+
+def upgrade_to(engine: Any, script_location: Path, revision: str) -> None:
+    """Run Alembic's ``upgrade`` to ``revision`` on ``engine`` (migration tests start from old schemas)."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(script_location))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+    engine.dispose()
 
 
 def start_daemon(outbox: Outbox, device: DeviceConfig, **kwargs: object) -> SyncDaemon:

@@ -15,7 +15,7 @@ import segno
 from PySide6.QtQuick import QQuickWindow
 
 from kiosk import automation as ui
-from kiosk.app import ensure_application, journey_of, load_ui
+from kiosk.app import ensure_application, journey_of, load_ui, view_model
 from kiosk.catalog.model import (
     Catalog,
     Category,
@@ -27,7 +27,14 @@ from kiosk.catalog.model import (
     ServiceItem,
 )
 from kiosk.hardware import Hardware
+from kiosk.journey.catalogue_vm import HomeViewModel
 from kiosk.journey.config import JourneyConfig
+from kiosk.journey.feedback_vm import RatingViewModel
+from kiosk.journey.form_vm import FormViewModel
+from kiosk.journey.identify_vm import IdentifyViewModel
+from kiosk.journey.materials_vm import MaterialsViewModel
+from kiosk.journey.status_vm import StatusViewModel
+from kiosk.journey.submission_vm import DeliveryViewModel, DoneViewModel, ReviewViewModel
 from kiosk.journey.submitter import Submitter
 from kiosk.journey.viewmodel import JourneyViewModel
 from sync.device import DeviceConfig
@@ -94,6 +101,43 @@ class Kiosk:
         assert self.hw is not None and self.hw.drivers is not None
         return self.hw.drivers.idcard.simulator  # type: ignore[union-attr]
 
+    # The screens' view-models (one per screen, all on the window's journey session).
+    @property
+    def home(self) -> HomeViewModel:
+        return view_model(self.window, HomeViewModel)
+
+    @property
+    def identify(self) -> IdentifyViewModel:
+        return view_model(self.window, IdentifyViewModel)
+
+    @property
+    def form(self) -> FormViewModel:
+        return view_model(self.window, FormViewModel)
+
+    @property
+    def materials(self) -> MaterialsViewModel:
+        return view_model(self.window, MaterialsViewModel)
+
+    @property
+    def delivery(self) -> DeliveryViewModel:
+        return view_model(self.window, DeliveryViewModel)
+
+    @property
+    def review(self) -> ReviewViewModel:
+        return view_model(self.window, ReviewViewModel)
+
+    @property
+    def done(self) -> DoneViewModel:
+        return view_model(self.window, DoneViewModel)
+
+    @property
+    def rating(self) -> RatingViewModel:
+        return view_model(self.window, RatingViewModel)
+
+    @property
+    def status(self) -> StatusViewModel:
+        return view_model(self.window, StatusViewModel)
+
     def camera(self, role: str) -> Any:
         assert self.hw is not None and self.hw.drivers is not None
         return self.hw.drivers.cameras[role]
@@ -104,6 +148,9 @@ def open_kiosk(tmp: Path, outbox: Outbox, device: DeviceConfig, *, hardware: boo
     ensure_application()
     hw = Hardware.simulated(tmp / "hw", enable_ocr=config.pop("enable_ocr", True)) if hardware else None
     keyboard_root = tmp / "keyboard"
+    # Taps of these scripted residents come at once; the 500 ms guard after a screen change is tested
+    # on its own (test_journey_safety.py) with tap_guard_s=0.5.
+    config.setdefault("tap_guard_s", 0.0)
     cfg = JourneyConfig(keyboard_root=keyboard_root, voice=False, **config)
     engine, win = load_ui(Submitter(outbox, device), hardware=hw, config=cfg, catalog=catalog or journey_catalog())
     win.setProperty("_engine_ref", id(engine))
@@ -143,7 +190,7 @@ SAMPLES = {"name": "李四", "id_number": "11010519491231002X", "phone": "138001
 
 def fill_required(k: Kiosk) -> None:
     """Type a valid value into every required field still empty (as the keyboard would commit it)."""
-    for row in k.vm.formFields.rows:
+    for row in k.form.formFields.rows:
         if not row["isRequired"] or row["value"] or row["locked"]:
             continue
         if row["options"]:
@@ -157,22 +204,23 @@ def through_to_done(k: Kiosk) -> str:
     ui.wait_for_item(k.window, "formScreen")
     fill_required(k)
     ui.tap_named(k.window, "formNextButton")
-    if k.vm.materials.rows:
+    if k.materials.materials.rows:
         ui.wait_for_item(k.window, "materialsScreen")
-        for i, m in enumerate(k.vm.materials.rows):
+        for i, m in enumerate(k.materials.materials.rows):
             if m["mstate"] == "needed" and m["isRequired"]:
                 if m["allowMissing"]:
                     ui.tap_named(k.window, f"missing_{i}")
                 else:
                     ui.tap_named(k.window, f"capture_{i}")
-                ui.process_events_until(lambda i=i: k.vm.materials.rows[i]["mstate"] != "needed", 10)
+                ui.process_events_until(lambda i=i: k.materials.materials.rows[i]["mstate"] != "needed", 10)
         ui.tap_named(k.window, "materialsNextButton")
     ui.wait_for_item(k.window, "deliveryScreen")
     ui.tap_named(k.window, "deliveryNextButton")
     ui.wait_for_item(k.window, "reviewScreen")
+    ui.tap_named(k.window, "commitmentBox")  # 告知承诺
     ui.tap_named(k.window, "submitButton")
     ui.wait_for_item(k.window, "doneScreen", timeout_s=15)
-    return k.vm.receiptNumber
+    return k.done.receiptNumber
 
 
 def tap_until(window: QQuickWindow, name: str, done: Any, attempts: int = 3) -> None:

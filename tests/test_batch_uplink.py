@@ -1,5 +1,5 @@
 """``up/batch``: several submission envelopes in one MQTT message under one device signature
-(sync.protocol.batch, sync.central.messages.parse_batch, the daemon's grouping).
+(sync.protocol.batch, central.messages.parse_batch, the daemon's grouping).
 
 The wire format and its checks; the central reading a batch exactly as it reads each envelope alone on
 ``up/submission`` (same digest, so a later single resend dedupes), refusing trust failures with an alarm
@@ -21,18 +21,18 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 
-from sync.broker import MosquittoBroker
-from sync.central import fleet
-from sync.central.keys import CentralKeys
-from sync.central.messages import Incoming, Refused, parse, parse_batch
-from sync.central.store import CentralStore
+from central import fleet
+from central.keys import CentralKeys
+from central.messages import Incoming, Refused, parse, parse_batch
+from central.store import CentralStore
+from devtools.broker import MosquittoBroker
 from sync.device import OUTBOX_FILE, DeviceConfig
-from sync.mqtt import new_client
 from sync.outbox.store import Outbox, Outgoing
 from sync.protocol import batch as batches
 from sync.protocol import topics
 from sync.protocol.envelope import Envelope
 from sync.protocol.signing import DeviceSigner, VerifyKey, public_key
+from sync.runtime.mqtt import new_client
 from tests.helpers import (
     TEST_KEYRING,
     Central,

@@ -93,3 +93,53 @@ def test_unplugged_camera_goes_failed_then_scanning_recovers(scanner: ScannerSer
     assert camera.wait_for_health(HealthState.OK, timeout=5)
     assert process_events_until(lambda: len(got) == 1, timeout_s=10)
     assert got[0].text == "CTID:" + "A" * 40
+
+
+class _FrameListCamera:
+    """A camera that delivers a fixed list of frames once, then nothing (a driver that hiccups)."""
+
+    def __init__(self, images: list[Any]) -> None:
+        from drivers.camera.frames import Frame
+
+        self._frames = [Frame(i + 1, 0.0, img) for i, img in enumerate(images)]
+        self._closed = threading.Event()
+
+    def wait_for_frame(self, after_seq: int = 0, timeout: float = 1.0) -> Any:
+        if after_seq < len(self._frames):
+            return self._frames[after_seq]
+        self._closed.wait(timeout)
+        return None
+
+
+def test_frames_without_pixels_are_counted_and_skipped_not_fatal(qapp: Any) -> None:
+    text = "KR-20261204-UNREADABLE-OK-7"
+    camera = _FrameListCamera([None, np.zeros((0, 0, 3), np.uint8), np.array([None], dtype=object),
+                               qr_frame(text)])
+    svc = ScannerService(camera, "scanner", PreviewStore(), preview_fps=15)
+    got: list[DecodedCode] = []
+    svc.codeDecoded.connect(got.append)
+    svc.resume()
+    svc.start()
+    try:
+        assert process_events_until(lambda: len(got) == 1, timeout_s=10)
+        assert got[0].text == text
+        assert svc.frames_unreadable == 3 and svc.frames_decoded == 1
+    finally:
+        svc.stop()
+
+
+def test_resume_starts_a_scan_with_nothing_tracked(qapp: Any) -> None:
+    from drivers.codes.pipeline import LIVE, DecodePipeline
+
+    svc = ScannerService(_FrameListCamera([]), "scanner", PreviewStore(), pipeline=DecodePipeline(LIVE))
+    m = np.array(segno.make_qr("x" * 40, error="l", version=5).matrix, np.uint8)
+    keep = np.zeros_like(m, bool)
+    keep[:8, :8] = keep[:8, -8:] = keep[-8:, :8] = True
+    m = np.pad(np.where(keep, m, np.random.default_rng(1).integers(0, 2, m.shape)), 4)  # data destroyed
+    frame = np.full((1080, 1920), 200, np.uint8)
+    code = np.kron(np.where(m == 1, 0, 255).astype(np.uint8), np.ones((6, 6), np.uint8))
+    frame[300:300 + code.shape[0], 800:800 + code.shape[1]] = code
+    assert svc.pipeline.decode(frame) == []
+    assert svc.pipeline.tracked_regions()  # located, not readable: tracked for the next frames
+    svc.resume()
+    assert svc.pipeline.tracked_regions() == []

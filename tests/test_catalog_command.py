@@ -17,12 +17,12 @@ from typing import Any
 
 import pytest
 
+from central.commands import catalog_args, send_command
+from central.fleet import fleet_list
+from central.keys import CentralKeys
+from devtools.broker import MosquittoBroker
 from kiosk.catalog.model import load_catalog
 from kiosk.catalog.update import INSTALLED_NAME, installed_catalog, sign_update
-from sync.broker import MosquittoBroker
-from sync.central.commands import catalog_args, send_command
-from sync.central.fleet import fleet_list
-from sync.central.keys import CentralKeys
 from sync.daemon.commands import CommandExecutor
 from sync.daemon.service import SyncDaemon
 from sync.device import DeviceConfig
@@ -104,19 +104,23 @@ def test_good_catalogue_from_the_cli_is_installed_and_reported(kiosk: Kiosk, tmp
 
 def test_the_ui_picks_up_an_installed_catalogue_between_sessions(kiosk: Kiosk, qtbot: Any) -> None:
     from kiosk import services
+    from kiosk.journey.config import JourneyConfig
     from kiosk.journey.submitter import Submitter
     from kiosk.journey.viewmodel import JourneyViewModel
 
     services.clear()
-    vm = JourneyViewModel(submitter=Submitter(kiosk.outbox, kiosk.device), catalog=load_catalog())
+    # Without voice: the spoken prompts' eSpeak QProcess is torn down under the test (issue-14 voice bug,
+    # reported), as tests/test_ota.py does.
+    vm = JourneyViewModel(submitter=Submitter(kiosk.outbox, kiosk.device), catalog=load_catalog(),
+                          config=JourneyConfig(voice=False))
     vm.start()
     qtbot.waitUntil(lambda: vm.screen == "home", timeout=5000)
     sent = send_command(kiosk.keys, kiosk.broker.url, kiosk.device.device_id, "catalog_update",
                         {"document": json.loads(sign_update(kiosk.keys.command_private_raw, _catalog("2099.8.0")))})
     assert kiosk.result(sent.id)["ok"] is True
-    assert vm._catalog.version == load_catalog().version  # not under the resident's fingers
+    assert vm.journey_session.catalog.version == load_catalog().version  # not under the resident's fingers
     vm.endSession()
-    assert vm._catalog.version == "2099.8.0"
+    assert vm.journey_session.catalog.version == "2099.8.0"
 
 
 def test_tampered_older_and_foreign_catalogues_are_refused_and_the_old_one_stays(kiosk: Kiosk) -> None:
@@ -141,7 +145,7 @@ def test_tampered_older_and_foreign_catalogues_are_refused_and_the_old_one_stays
 
 
 def test_large_catalogue_goes_by_url_from_the_central(kiosk: Kiosk, tmp_path: Path) -> None:
-    from sync.central.web.server import serve
+    from central.web.server import serve
 
     home = tmp_path / "central-home"
     kiosk.keys.save(home)

@@ -16,19 +16,19 @@ from pathlib import Path
 
 import pytest
 
-from sync.broker import MosquittoBroker
-from sync.central.ca import FleetCA, new_key
-from sync.central.keys import CentralKeys
-from sync.central.models import Device, Submission
-from sync.central.store import CentralStore
+from central.ca import FleetCA, new_key
+from central.keys import CentralKeys
+from central.models import Device, Submission
+from central.store import CentralStore
+from devtools.broker import MosquittoBroker
 from sync.daemon.renewal import identity_pem
-from sync.mqtt import TlsFiles
 from sync.outbox.store import Outbox
 from sync.protocol.commands import verify_command
 from sync.protocol.enrolment import make_csr
 from sync.protocol.envelope import Envelope
 from sync.protocol.ids import receipt_number
-from tests.helpers import Wire, enroll, make_device, wait_until
+from sync.runtime.mqtt import TlsFiles
+from tests.helpers import Wire, serve_home, wait_until
 from tests.test_trust_tls import probe
 
 CENTRAL_CLI = str(Path(sys.executable).with_name("kiosk-central"))
@@ -97,7 +97,7 @@ def test_command_and_status_over_mtls(tls_central: TlsCentral, tmp_path: Path) -
                              receipt_no=receipt, created_at=time.time(), received_at=time.time(), fields_json="[]",
                              attachments_expected=0, complete=True, digest=None))
         store.close()
-        out = _cli("status", receipt, "办理中", "--broker", c.broker.url, "--home", str(c.home), "--db", c.db,
+        out = _cli("status", receipt, "受理", "--broker", c.broker.url, "--home", str(c.home), "--db", c.db,
                    "--json")
         assert out.returncode == 0, out.stderr
         assert json.loads(out.stdout)["devices"] == [device_id]
@@ -126,12 +126,7 @@ def test_gap_timeout_option_is_checked() -> None:
 @pytest.mark.slow
 def test_serve_asks_for_a_gap_after_gap_timeout(broker: MosquittoBroker, tmp_path: Path,
                                                 central_keys: CentralKeys) -> None:
-    home, db = tmp_path / "central", f"sqlite:///{tmp_path / 'central.db'}"
-    central_keys.save(home)
-    device = make_device(tmp_path / "kiosk", broker.url, central_keys)
-    store = CentralStore(db)
-    enroll(store, device)
-    store.close()
+    home, db, device = serve_home(tmp_path, broker.url, central_keys)
     outbox = Outbox(tmp_path / "kiosk" / "outbox.db")
     bodies = [outbox.enqueue_submission(device, "MZ-LNYD-001", []) for _ in range(3)]
     rows = [outbox.find(r.message_id) for r in bodies]

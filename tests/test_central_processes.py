@@ -23,20 +23,20 @@ from typing import Any
 
 import pytest
 
-from sync.broker import MosquittoBroker
-from sync.central.ca import FleetCA
-from sync.central.cli import main as central_main
-from sync.central.ingest_processes import IngestProcesses, ingest_argv
-from sync.central.keys import CentralKeys
-from sync.central.store import CentralStore
+from central.ca import FleetCA
+from central.cli import main as central_main
+from central.ingest_processes import IngestProcesses, ingest_argv
+from central.keys import CentralKeys
+from central.store import CentralStore
+from devtools.broker import MosquittoBroker
+from devtools.sim import fictional_fields, relax_fsync
 from sync.device import OUTBOX_FILE
-from sync.mqtt import TlsFiles, new_client
 from sync.outbox.store import Outbox
 from sync.protocol import topics
-from sync.sim import fictional_fields, relax_fsync
+from sync.runtime.mqtt import TlsFiles, new_client
 from tests.helpers import make_device, start_daemon, track, wait_until
 
-CLI = [sys.executable, "-m", "sync.central.cli"]
+CLI = [sys.executable, "-m", "central.cli"]
 
 
 # -- helpers -------------------------------------------------------------------------------------------------
@@ -176,7 +176,7 @@ def test_serve_with_two_processes_stores_every_submission_exactly_once(
         children = _children(serve.pid)
         assert len(children) == 1, _log(tmp_path)
         cmdline = Path(f"/proc/{children[0]}/cmdline").read_bytes().decode().split("\0")
-        assert cmdline[1:4] == ["-m", "sync.central.cli", "ingest"]
+        assert cmdline[1:4] == ["-m", "central.cli", "ingest"]
         for flag, value in (("--broker", own_broker.url), ("--db", db_url), ("--home", str(home)),
                             ("--workers", "1"), ("--gap-timeout", "300.0"), ("--parent-pid", str(serve.pid))):
             assert cmdline[cmdline.index(flag) + 1] == value

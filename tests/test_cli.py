@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from sync.broker import MosquittoBroker
-from sync.central.keys import CentralKeys
-from sync.central.store import CentralStore
+from central.keys import CentralKeys
+from central.store import CentralStore
+from devtools.broker import MosquittoBroker
 from sync.device import OUTBOX_FILE, DeviceConfig
 from sync.outbox.store import Outbox
 from tests.helpers import enroll, make_device, wait_until

@@ -20,10 +20,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sync.broker import MosquittoBroker
-from sync.central.commands import fleet_device_ids, publish, send_command
-from sync.central.keys import CentralKeys
-from sync.central.models import Device
+from central.commands import fleet_device_ids, publish, send_command
+from central.keys import CentralKeys
+from central.models import Device
+from devtools.broker import MosquittoBroker
 from sync.daemon.commands import CommandExecutor
 from sync.daemon.service import SyncDaemon
 from sync.device import DeviceConfig
@@ -403,7 +403,7 @@ def test_diagnostics_report_counts_and_no_personal_data(kiosk: Kiosk) -> None:
 
 
 def test_dashboard_bridge_sends_through_this_module(kiosk: Kiosk, tmp_path: Path) -> None:
-    from sync.central.web.commands_bridge import default_sender
+    from central.web.commands_bridge import default_sender
 
     kiosk.keys.save(tmp_path / "central-home")
     send = default_sender(tmp_path / "central-home", kiosk.broker.url)

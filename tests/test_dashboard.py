@@ -19,16 +19,16 @@ from typing import Any
 
 import pytest
 
-from sync.broker import MosquittoBroker
-from sync.central.keys import CentralKeys
-from sync.central.store import CentralStore
-from sync.central.web import auth
-from sync.central.web.app import create_app
-from sync.central.web.server import DashboardServer, serve
+from central.keys import CentralKeys
+from central.store import CentralStore
+from central.web import auth
+from central.web.app import create_app
+from central.web.server import DashboardServer, serve
+from devtools.broker import MosquittoBroker
 from sync.device import OUTBOX_FILE
-from sync.mqtt import new_client
 from sync.outbox.store import Outbox
 from sync.protocol import topics
+from sync.runtime.mqtt import new_client
 from tests.helpers import Central, make_device, start_central, start_daemon, wait_until
 from tests.test_fleet import Kiosk
 
@@ -124,7 +124,7 @@ def test_submissions_masked_and_full_view_audited(client: tuple[TestClient, Cent
     c, store = client
     from sqlalchemy import insert
 
-    from sync.central.models import Submission
+    from central.models import Submission
 
     with store.engine.begin() as conn:
         conn.execute(insert(Submission).values(
@@ -132,14 +132,15 @@ def test_submissions_masked_and_full_view_audited(client: tuple[TestClient, Cent
             received_at=2.0, fields_json=json.dumps(FIELDS, ensure_ascii=False), attachments_expected=0,
             complete=True))
     token = _login(c, "li")
-    listing = c.get("/submissions").text
+    assert c.get("/submissions").url.path == "/applications"  # the old list became the applications console
+    listing = c.get("/applications/s-1").text
     assert "钱*" in listing and "110101********7777" in listing and "138****8000" in listing
     assert "钱七" not in listing and "110101199003077777" not in listing
     assert "钱七" not in json.dumps(c.get("/api/submissions").json(), ensure_ascii=False)
     assert c.post("/submissions/s-1/full", data={"csrf": token}).status_code == 403
     c.post("/logout", data={"csrf": token})
     token = _login(c, "admin")
-    assert 'class="full-view"' in c.get("/submissions").text
+    assert 'class="full-view"' in c.get("/applications/s-1").text
     full = c.post("/submissions/s-1/full", data={"csrf": token})
     assert full.status_code == 200 and "110101199003077777" in full.text and "钱七" in full.text
     views = auth.audit_entries(store, action="submission_full_view")
@@ -153,16 +154,16 @@ def test_ratings_summary_by_site_and_service(client: tuple[TestClient, CentralSt
     east, west = Kiosk(store, central_keys, "k-r1", "东湖街道"), Kiosk(store, central_keys, "k-r2", "西城街道")
     for k in (east, west):
         k.status("online", 1)
-    for k, level, service in ((east, "非常满意", "HJ-001"), (east, "不满意", "HJ-001"), (west, "满意", "SB-002"),
-                              (west, "非常不满意", "HJ-001"), (west, "很好", "HJ-001")):
+    for k, level, service in ((east, "very_satisfied", "HJ-001"), (east, "dissatisfied", "HJ-001"),
+                              (west, "satisfied", "SB-002"), (west, "非常不满意", "HJ-001"), (west, "很好", "HJ-001")):
         k.event("rating", level=level, service_code=service)
     _login(c, "li")
     summary = c.get("/api/ratings").json()
-    by_site = {r["name"]: r for r in summary["by_site"]}
-    assert by_site["东湖街道"]["counts"]["非常满意"] == 1 and by_site["东湖街道"]["negative"] == 1
+    by_site = {r["key"]: r for r in summary["by_site"]}
+    assert by_site["东湖街道"]["counts"]["very_satisfied"] == 1 and by_site["东湖街道"]["negative"] == 1
     assert by_site["西城街道"]["total"] == 2  # an unknown level is not counted
-    by_service = {r["name"]: r for r in summary["by_service"]}
-    assert by_service["HJ-001"]["total"] == 3 and by_service["HJ-001"]["negative"] == 2
+    by_item = {r["key"]: r for r in summary["by_item"]}
+    assert by_item["HJ-001"]["total"] == 3 and by_item["HJ-001"]["negative"] == 2
     assert summary["total"]["satisfied_rate"] == 0.5
     page = c.get("/ratings").text
     assert "东湖街道" in page and "非常不满意" in page
@@ -171,7 +172,7 @@ def test_ratings_summary_by_site_and_service(client: tuple[TestClient, CentralSt
 def test_operator_clears_an_alarm_audited(client: tuple[TestClient, CentralStore],
                                           central_keys: CentralKeys) -> None:
     c, store = client
-    from sync.central.fleet import alarms_json, evaluate_alarms
+    from central.fleet import alarms_json, evaluate_alarms
 
     k = Kiosk(store, central_keys, "k-clear")
     k.status("online", 1)
@@ -347,7 +348,7 @@ class _Listener:
         self.client.disconnect()
 
 
-COMMANDS_READY = importlib.util.find_spec("sync.central.commands") is not None
+COMMANDS_READY = importlib.util.find_spec("central.commands") is not None
 
 
 @pytest.mark.slow
@@ -374,7 +375,7 @@ def test_browser_operator_sends_maintenance_with_confirmation(
         browser.find_element(By.ID, "confirm-yes").click()
         flash = _wait(browser, lambda d: d.find_elements(By.ID, "flash"), what="the outcome")[0]
         if not COMMANDS_READY:
-            assert "命令功能尚不可用" in flash.text and "sync.central.commands" in flash.text
+            assert "命令功能尚不可用" in flash.text and "central.commands" in flash.text
             (entry,) = auth.audit_entries(central.store, action="command_failed")
             assert (entry["actor"], entry["target"], entry["detail"]["action"]) == ("wang", device_id,
                                                                                      "maintenance_on")
@@ -420,89 +421,4 @@ def test_browser_viewer_has_no_command_buttons_and_csrfless_posts_are_refused(
     assert not [e for e in auth.audit_entries(central.store) if e["action"].startswith("command")]
 
 
-# -- application statuses (sync.central.status_push) ----------------------------------------------------------
-
-
-def _submission_with_site(store: CentralStore, receipt: str = "KR-20260101-AB12-000001-0") -> str:
-    from sqlalchemy import insert
-
-    from sync.central.models import Device, Submission
-
-    with store.engine.begin() as conn:
-        conn.execute(insert(Device).values(device_id="k-st", site="东四街道", status="online", conn=1, status_at=1.0,
-                                           last_seen=1.0, version="", telemetry_json="{}"))
-        conn.execute(insert(Submission).values(
-            id="s-st", device_id="k-st", seq=1, service_code="MZ-LNYD-001", receipt_no=receipt, created_at=1.0,
-            received_at=2.0, fields_json=json.dumps(FIELDS, ensure_ascii=False), attachments_expected=0,
-            complete=True))
-    return receipt
-
-
-def test_operator_sets_an_application_status_audited(client: tuple[TestClient, CentralStore], tmp_path: Path,
-                                                     central_keys: CentralKeys) -> None:
-    from sync.central.status_push import list_statuses
-
-    c, store = client
-    central_keys.save(tmp_path)  # the app signs with the keys in its keys_home (tmp_path)
-    receipt = _submission_with_site(store)
-    token = _login(c, "li")
-    assert 'class="set-status"' not in c.get("/submissions").text  # a viewer sees no form
-    assert c.post("/submissions/s-st/status", data={"csrf": token, "status": "accepted"}).status_code == 403
-    c.post("/logout", data={"csrf": token})
-    token = _login(c, "wang")
-    assert 'class="set-status"' in c.get("/submissions").text
-    assert c.post("/submissions/s-st/status", data={"status": "accepted"}).status_code == 403  # no CSRF token
-    bad = c.post("/submissions/s-st/status", data={"csrf": token, "status": "差不多"})
-    assert bad.status_code == 200 and "未能设置状态" in bad.text and list_statuses(store) == {}
-    assert c.post("/submissions/nope/status", data={"csrf": token, "status": "accepted"}).status_code == 404
-    # The broker of this app is unreachable: the status is kept, and the operator told it was not pushed.
-    page = c.post("/submissions/s-st/status", data={"csrf": token, "status": "processing"})
-    assert page.status_code == 200 and f"办件 {receipt} 状态已保存，但未能推送" in page.text
-    assert list_statuses(store)["s-st"]["status"] == "processing"
-    assert '<span class="status-now">办理中</span>' in page.text
-    api = c.post(f"/api/applications/{receipt}/status", json={"status": "已办结"}, headers={"X-CSRF-Token": token})
-    assert api.status_code == 202 and api.json()["status"] == "completed" and not api.json()["pushed"]
-    assert c.post(f"/api/applications/{receipt}/status", json={"status": 3},
-                  headers={"X-CSRF-Token": token}).status_code == 400
-    entries = auth.audit_entries(store, action="app_status")
-    assert [(e["actor"], e["target"], e["detail"]["status"]) for e in entries] == [
-        ("wang", receipt, "completed"), ("wang", receipt, "processing")]
-    assert "110101199003077777" not in json.dumps(auth.audit_entries(store), ensure_ascii=False)
-
-
-@pytest.mark.slow
-def test_browser_operator_status_reaches_the_kiosk(browser: Any, tmp_path: Path, own_broker: MosquittoBroker,
-                                                   lone_central_with_dashboard: tuple[Central, DashboardServer],
-                                                   central_keys: CentralKeys) -> None:
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
-
-    from kiosk.journey.status import lookup_by_tag
-    from sync.central.status_push import site_lookup_key
-    from sync.daemon.commands import CommandExecutor
-    from sync.outbox.store import Outbox
-    from sync.protocol.commands import lookup_tag
-
-    central, dash = lone_central_with_dashboard
-    home = tmp_path / "kiosk"
-    device = make_device(home, own_broker.url, central_keys)
-    outbox = Outbox(home / OUTBOX_FILE)
-    daemon = start_daemon(outbox, device, command_handler=CommandExecutor(outbox, device, home).handle)
-    try:
-        receipt = outbox.enqueue_submission(device, "MZ-LNYD-001", FIELDS).receipt_no
-        wait_until(lambda: central.store.count() == 1 and bool((central.store.device(device.device_id) or {})
-                                                               .get("site")), 15, "the submission at the central")
-        _browser_login(browser, dash.url, "wang")
-        _wait(browser, lambda d: d.find_elements(By.ID, "who"), what="logged in")
-        browser.get(dash.url + "/submissions")
-        Select(browser.find_element(By.CSS_SELECTOR, "form.status-form select")).select_by_value("ready")
-        browser.find_element(By.CSS_SELECTOR, "button.set-status").click()
-        flash = _wait(browser, lambda d: [e for e in d.find_elements(By.CSS_SELECTOR, ".flash") if receipt in e.text],
-                      what="the confirmation")[0]
-        assert "已推送到 1 台终端" in flash.text
-        tag = lookup_tag(site_lookup_key(central_keys, device.site), "110101199003077777")
-        wait_until(lambda: [s.receipt_no for s in lookup_by_tag(outbox, tag)] == [receipt], 15, "the kiosk's row")
-        assert lookup_by_tag(outbox, tag)[0].state == "ready"
-    finally:
-        daemon.stop()
-        outbox.close()
+# -- application statuses: the applications console (tests/test_dashboard_applications.py) -------------------

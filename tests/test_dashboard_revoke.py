@@ -12,13 +12,13 @@ import pytest
 from cryptography import x509
 from fastapi.testclient import TestClient
 
-from sync.central.ca import FleetCA, new_key
-from sync.central.cert_service import RevokedDevices
-from sync.central.keys import CentralKeys
-from sync.central.models import DeviceCertificate
-from sync.central.store import CentralStore
-from sync.central.web import auth
-from sync.central.web.app import create_app
+from central.ca import FleetCA, new_key
+from central.cert_service import RevokedDevices
+from central.keys import CentralKeys
+from central.models import DeviceCertificate
+from central.store import CentralStore
+from central.web import auth
+from central.web.app import create_app
 from sync.protocol.enrolment import make_csr
 from tests.test_dashboard import _add_operators, _csrf, _login
 from tests.test_fleet import Kiosk

@@ -9,11 +9,11 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from sync.broker import MosquittoBroker
+from devtools.broker import MosquittoBroker
 from sync.device import DeviceConfig
-from sync.mqtt import new_client
 from sync.outbox.store import Outbox
 from sync.protocol import topics
+from sync.runtime.mqtt import new_client
 from tests.helpers import TEST_KEYRING, Central, wait_until
 
 FIELDS = [{"id": "applicant_name", "kind": "name", "label": "申请人姓名", "value": "赵六"}]
@@ -47,7 +47,7 @@ def test_same_message_published_twice_is_stored_once_and_acked_twice(
 
 def test_duplicates_inside_one_batch_and_across_batches(tmp_path: Path, central: Central, outbox: Outbox,
                                                          device: DeviceConfig, central_keys: Any) -> None:
-    from sync.central.messages import parse
+    from central.messages import parse
 
     outbox.enqueue_submission(device, "MZ-LNYD-001", FIELDS)
     [msg] = outbox.pending_batch(10)

@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 from PySide6.QtQuick import QQuickWindow
 
+from central.web import queries
 from kiosk import automation as ui
-from kiosk.app import journey_of
+from kiosk.app import journey_of, view_model
+from kiosk.journey.submission_vm import DoneViewModel
 from sync.device import DeviceConfig
 from sync.outbox.models import State
 from sync.outbox.store import Outbox
@@ -47,18 +49,18 @@ def form_to_done(window: QQuickWindow) -> None:
     ui.wait_for_item(window, "deliveryScreen")
     ui.tap_named(window, "deliveryNextButton")
     ui.wait_for_item(window, "reviewScreen")
+    ui.tap_named(window, "commitmentBox")  # 告知承诺
     ui.tap_named(window, "submitButton")
     ui.wait_for_item(window, "doneScreen")
 
 
 def test_tap_through_submission_reaches_central_and_is_acked(
         window: QQuickWindow, outbox: Outbox, device: DeviceConfig, central: Central, syncd: Any) -> None:
-    vm = journey_of(window)
     to_form(window)
     ui.enter_text(window, "nameField", NAME)
     form_to_done(window)
     receipt = ui.wait_for_item(window, "receiptNumber").property("text")
-    assert is_receipt_number(receipt) and receipt == vm.receiptNumber
+    assert is_receipt_number(receipt) and receipt == view_model(window, DoneViewModel).receiptNumber
 
     wait_until(lambda: central.store.count() == 1, what="the central to store the submission")
     wait_until(lambda: outbox.counts()[State.ACKED] == 1, what="the ack to mark the row delivered")
@@ -69,8 +71,9 @@ def test_tap_through_submission_reaches_central_and_is_acked(
     assert record["fields"][0]["value"] == "欧***"  # masked in listings
     assert NAME not in json.dumps(record, ensure_ascii=False)
     with central.store.engine.connect() as conn:
-        stored = json.loads(conn.exec_driver_sql("select fields_json from submissions").scalar_one())
-    assert stored[0]["value"] == NAME  # the central opened the sealed payload
+        assert conn.exec_driver_sql("select fields_json from submissions").scalar_one() is None  # not in clear
+    stored = queries.submission_full(central.store, record["id"])  # the central opened the sealed payload
+    assert stored is not None and stored["fields"][0]["value"] == NAME  # and encrypted it at rest
 
     # Back on the kiosk: the body is purged after the ack; the receipt facts stay.
     counts = outbox.counts()
@@ -79,7 +82,7 @@ def test_tap_through_submission_reaches_central_and_is_acked(
     ui.wait_for_item(window, "ratingScreen")
     ui.tap_named(window, "skipRatingButton")
     ui.wait_for_item(window, "attractScreen")
-    assert vm.receiptNumber == ""
+    assert view_model(window, DoneViewModel).receiptNumber == ""
 
 
 def test_empty_name_is_refused_on_screen(window: QQuickWindow, outbox: Outbox) -> None:

@@ -18,16 +18,18 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from central.enrolment import device_key, issue_token, list_tokens
+from central.keys import CentralKeys
+from central.store import CentralStore
+from devtools.broker import MosquittoBroker
 from kiosk.service_mode.provisioning import provision
-from sync.broker import MosquittoBroker
-from sync.central.enrolment import device_key, issue_token, list_tokens
-from sync.central.keys import CentralKeys
-from sync.central.store import CentralStore
 from sync.device import OUTBOX_FILE, DeviceConfig
 from sync.outbox.models import OutboxMessage, State
 from sync.outbox.store import Outbox
+from sync.protocol import topics
 from sync.protocol.enrolment import EnrolmentError, read_token
-from tests.helpers import Central, make_device
+from sync.runtime.mqtt import new_client
+from tests.helpers import Central, make_device, wait_until
 
 BIN = Path(sys.executable).parent
 
@@ -128,6 +130,9 @@ def test_cli_enroll_with_qr_then_provision_from_the_qr_image(tmp_path: Path, bro
     serve = subprocess.Popen([str(BIN / "kiosk-central"), "serve", "--home", str(central_home), "--broker",
                               broker.url])
     try:
+        # A technician enrols against a running central: wait until it has subscribed and said so (its retained
+        # online status), as a loaded machine may take seconds to start it.
+        wait_central_online(broker, serve)
         home = tmp_path / "kiosk"
         done = subprocess.run([str(BIN / "kiosk"), "provision", "--home", str(home), "--qr", str(qr), "--json",
                                "--timeout", "30"], capture_output=True, text=True, timeout=90)
@@ -139,6 +144,22 @@ def test_cli_enroll_with_qr_then_provision_from_the_qr_image(tmp_path: Path, bro
     listed = subprocess.run([str(BIN / "kiosk-central"), "enroll", "--list", "--json", "--home", str(central_home)],
                             capture_output=True, text=True, check=True)
     assert json.loads(listed.stdout)[0]["used_at"] is not None
+
+
+def wait_central_online(broker: MosquittoBroker, serve: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    seen: list[bytes] = []
+    client = new_client(f"test-watch-{time.monotonic_ns()}")
+    client.on_message = lambda _c, _u, m: seen.append(bytes(m.payload))
+    client.on_connect = lambda c, _u, _f, _rc, _p: c.subscribe(topics.CENTRAL_STATUS, qos=1)
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    try:
+        wait_until(lambda: serve.poll() is not None or any(b'"online"' in p for p in seen), timeout,
+                   "the central's online status")
+        assert serve.poll() is None, "kiosk-central serve exited"
+    finally:
+        client.disconnect()
+        client.loop_stop()
 
 
 @settings(max_examples=100, deadline=None)

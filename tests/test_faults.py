@@ -21,17 +21,17 @@ from typing import Any
 
 import pytest
 
-from sync.broker import MosquittoBroker
-from sync.central.ingest import IngestWorker
-from sync.central.keys import CentralKeys
-from sync.central.messages import Incoming
-from sync.central.store import CentralStore
-from sync.daemon.backoff import Backoff
+from central.ingest import IngestWorker
+from central.keys import CentralKeys
+from central.messages import Incoming
+from central.store import CentralStore
+from devtools.broker import MosquittoBroker
+from devtools.sim import SimFleet, fictional_fields, relax_fsync
 from sync.device import OUTBOX_FILE, DeviceConfig
-from sync.mqtt import new_client
 from sync.outbox.store import Outbox
 from sync.protocol import topics
-from sync.sim import SimFleet, fictional_fields, relax_fsync
+from sync.runtime.backoff import Backoff
+from sync.runtime.mqtt import new_client
 from tests.helpers import Central, make_device, sim_enroll, start_central, start_daemon, track, wait_until
 
 BIN = Path(sys.executable).parent
@@ -188,13 +188,19 @@ def test_kill_9_of_the_central_mid_drain(tmp_path: Path, own_broker: MosquittoBr
 
 
 class _CapturingWorker(IngestWorker):
-    """An ingest worker whose connection a test can cut (the product worker keeps no reference)."""
+    """An ingest worker whose paho client a test can cut (the connection keeps it to itself)."""
 
     client: Any = None
 
-    def _connect(self) -> Any:
-        self.client = super()._connect()
-        return self.client
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        make = self.connection.client_factory
+
+        def capture(client_id: str, tls: Any) -> Any:
+            self.client = make(client_id, tls)
+            return self.client
+
+        self.connection.client_factory = capture
 
 
 class _DiesAfterCommit(CentralStore):

@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from sync.central import fleet
-from sync.central.fleet import Thresholds, alarms_json, evaluate_alarms, fleet_json, fleet_list
-from sync.central.keys import CentralKeys
-from sync.central.messages import parse
-from sync.central.store import CentralStore
-from sync.central.web import auth
+from central import fleet
+from central.fleet import Thresholds, alarms_json, evaluate_alarms, fleet_json, fleet_list
+from central.keys import CentralKeys
+from central.messages import parse
+from central.store import CentralStore
+from central.web import auth
 from sync.protocol import topics
 from sync.protocol.envelope import Envelope
 from sync.protocol.ids import new_message_id
@@ -34,7 +34,7 @@ GIB = 1024**3
 @pytest.fixture(scope="module")
 def pg_server() -> Iterator[Any]:
     """A private PostgreSQL cluster for this module (the setup installs PostgreSQL: no skip)."""
-    from sync import postgres
+    from devtools import postgres
 
     server = postgres.PrivatePostgres()
     server.start()

@@ -25,14 +25,14 @@ from typing import Any
 
 import pytest
 
-from sync.broker import MosquittoBroker
-from sync.central import fleet
-from sync.central.keys import CentralKeys
-from sync.central.models import DeviceKey
-from sync.central.web.server import DashboardServer, serve
+from central import fleet
+from central.keys import CentralKeys
+from central.models import DeviceKey
+from central.web.server import DashboardServer, serve
+from devtools.broker import MosquittoBroker
+from devtools.sim import SimFleet
 from sync.protocol.broker_url import parse_broker_url
 from sync.protocol.signing import DeviceSigner
-from sync.sim import SimFleet
 from tests.helpers import Central, wait_until
 from tests.test_dashboard import _add_operators, _browser_login, _row_state, _wait, browser  # noqa: F401
 

@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import json
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +22,18 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from sync.central.keys import CentralKeys
-from sync.central.messages import Incoming, Refused, parse, parse_batch
-from sync.central.store import CentralStore
+from central.keys import CentralKeys
+from central.messages import Incoming, Refused, parse, parse_batch
+from central.store import CentralStore
+from devtools.broker import MosquittoBroker
 from sync.protocol import batch as batches
 from sync.protocol import commands, signing, topics
 from sync.protocol.envelope import Ack, Envelope, EnvelopeError
 from sync.protocol.ids import new_message_id
 from sync.protocol.sealing import seal
 from sync.protocol.signing import DeviceSigner
-from tests.fuzzing import FUZZ
-from tests.helpers import TEST_KEYRING, sim_enroll
+from tests.fuzzing import FUZZ, FUZZ_BROKER
+from tests.helpers import TEST_KEYRING, Central, Wire, enroll, sim_enroll, start_central, wait_until
 
 KEYS = CentralKeys.generate()
 SIGNER = DeviceSigner.generate()
@@ -203,6 +205,9 @@ def teardown_module() -> None:
     for s in _STORES.values():
         s.close()
     _STORES.clear()
+    if _CA:
+        _CA["store"].close()
+        _CA.clear()
 
 
 def test_a_bad_file_checksum_never_assembles(tmp_path: Path) -> None:
@@ -218,7 +223,7 @@ def test_a_bad_file_checksum_never_assembles(tmp_path: Path) -> None:
         store.close()
 
 
-# -- up/batch (sync.protocol.batch, sync.central.messages.parse_batch) --------------------------------------
+# -- up/batch (sync.protocol.batch, central.messages.parse_batch) --------------------------------------
 
 
 UNKNOWN = "fuzz-unknown-kiosk"  # never enrolled
@@ -257,13 +262,13 @@ def test_batch_parser_raises_only_refused_on_arbitrary_bytes(payload: bytes, top
     assert isinstance(items, list)  # only a batch SIGNER signed gets here (see the next property)
 
 
-def _sealed_submission(seq: int) -> bytes:
+def _sealed_submission(seq: int, receipt_no: str = "R1") -> bytes:
     """A well-formed submission the central accepts, signed by SIGNER (the batch's known-good member)."""
     message_id = new_message_id()
     body = json.dumps({"service_code": "X", "fields": [{"id": "n", "value": "v"}], "attachments": []}).encode()
     env = Envelope(id=message_id, seq=seq, device_id=DEVICE, kind="submission", created_at=1.7e9,
                    sealed=seal(KEYS.seal.public_raw, body, aad=message_id.encode("ascii")),
-                   meta={"service_code": "X", "receipt_no": "R1", "attachments": []})
+                   meta={"service_code": "X", "receipt_no": receipt_no, "attachments": []})
     return SIGNER.sign(env).to_bytes()
 
 
@@ -304,3 +309,180 @@ def test_batch_parser_items_are_incoming_or_refused_and_alarms_are_never_told(
             assert item.message_id is None or (item.envelope is not None and item.envelope.id == item.message_id)
         if raw is good:
             assert isinstance(item, Incoming)
+
+
+# -- numbers are bounded at parse time (issue 13, item 4) -------------------------------------------------
+
+
+def _envelope_with(name: str, raw: bytes) -> bytes:
+    """A good signed submission with the JSON text of one field replaced by ``raw``."""
+    obj = {**json.loads(_sealed_submission(7)), name: "@@"}
+    return json.dumps(obj).encode().replace(b'"@@"', raw)
+
+
+@pytest.mark.parametrize(("name", "raw"), [
+    ("created_at", b"9" * 400),  # the payload that stopped kiosk-central serve (OverflowError in float())
+    ("created_at", b"1e400"),  # a float literal that parses as inf
+    ("created_at", b"Infinity"), ("created_at", b"NaN"),
+    ("seq", b"9" * 30),
+    ("meta", b'{"x":' + b"9" * 30 + b"}"),  # bounded everywhere, not only in the fields the central reads
+    ("meta", b'{"x":-1e999}'),
+    ("meta", b'{"x":-' + b"9" * 19 + b"}"),
+])
+def test_envelope_numbers_out_of_range_are_refused_at_parse(name: str, raw: bytes) -> None:
+    head = _envelope_with(name, raw)
+    with pytest.raises(EnvelopeError):
+        Envelope.from_bytes(head)
+    with pytest.raises(Refused):
+        parse(KEYS, topics.Topic(DEVICE, "up", "submission"), head, TEST_KEYRING)
+
+
+@pytest.mark.parametrize("payload", [
+    b'{"state":"online","conn":Infinity}',  # OverflowError in int() stopped kiosk-central serve
+    b'{"state":"online","conn":"' + b"1" * 30 + b'"}',  # accepted, then "int too large for SQLite INTEGER"
+    b'{"state":"online","conn":' + b"1" * 30 + b"}",
+    b'{"state":"online","conn":-1}',
+    b'{"state":"online","conn":NaN}',
+    b'{"state":"online","conn":1e300}',
+    b'{"state":"online","conn":true}',
+    b'{"state":"online","conn":1,"since":1e999}',
+])
+def test_status_numbers_out_of_range_are_refused(payload: bytes) -> None:
+    with pytest.raises(Refused):
+        parse(KEYS, topics.Topic(DEVICE, "up", "status"), payload, TEST_KEYRING)
+
+
+def test_a_status_the_kiosk_sends_is_accepted() -> None:
+    item = parse(KEYS, topics.Topic(DEVICE, "up", "status"),
+                 b'{"state":"online","conn":1733300000000,"since":1733300000.5,"version":"1.2"}', TEST_KEYRING)
+    assert item.status["conn"] == 1733300000000
+
+
+def test_ack_numbers_are_bounded() -> None:
+    with pytest.raises(EnvelopeError):
+        Ack.from_bytes(b'{"v":1,"ids":[' + b"9" * 400 + b"]}")
+
+
+# -- every up/ topic through a real broker: the central stays up and keeps storing ---------------------------
+
+# Numbers a kiosk never sends: past 64 bits, past a float's range, the JSON non-constants.
+wild_numbers = (st.integers(2**63 - 2, 10**400) | st.integers(-(10**400), -(2**63) + 2)
+                | st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from([1e308, -0.0, 2**53 + 1]))
+wild_values = st.recursive(json_scalars | wild_numbers | st.text(alphabet="0123456789", min_size=18, max_size=40),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                         max_size=3), max_leaves=8)
+digit_strings = st.text(alphabet="0123456789", min_size=1, max_size=40)
+status_objects = st.fixed_dictionaries({
+    "state": st.sampled_from(["online", "offline"]) | wild_values,
+    "conn": wild_numbers | digit_strings | wild_values,
+}, optional={"since": wild_numbers | wild_values, "version": wild_values, "site": wild_values})
+wild_envelopes = st.one_of(
+    st.tuples(near_envelopes, st.sampled_from(["created_at", "seq", "meta", "id"]), wild_numbers | wild_values)
+    .map(lambda t: {**t[0], t[1]: t[2]}), envelope_objects, near_envelopes)
+
+
+def _enrol_event(meta: dict[str, Any], seq: int) -> bytes:
+    """An enrolment event as a new kiosk sends it: signed by the key it brings, with fuzzed meta."""
+    key = DeviceSigner.generate()
+    env = Envelope(id=new_message_id(), seq=seq, device_id=DEVICE, kind="event", created_at=1.7e9,
+                   meta={"type": "enrol", "device_public_key": base64.b64encode(key.public_raw).decode(), **meta})
+    return key.sign(env).to_bytes()
+
+
+@st.composite
+def up_messages(draw: st.DrawFn) -> tuple[str, str, bytes]:
+    """(device id, up/ kind, payload): junk, envelope-shaped and nearly valid messages on every up/ topic."""
+    kind = draw(st.sampled_from(sorted(topics.UP_KINDS | {"enrol"})))
+    device = draw(st.sampled_from([DEVICE, DEVICE, UNKNOWN]))
+    if draw(st.integers(0, 5)) == 0:
+        return device, "event" if kind == "enrol" else kind, draw(st.binary(max_size=300))
+    if kind == "status":
+        return device, kind, _dump(draw(status_objects))
+    if kind == "enrol":
+        meta = draw(st.dictionaries(st.sampled_from(["token_id", "type", "device_public_key", "x"]), wild_values,
+                                    max_size=3))
+        return device, "event", _enrol_event({k: v for k, v in meta.items() if k != "type"}, draw(st.integers(1, 99)))
+    if kind == "batch":
+        if draw(st.booleans()):
+            return device, kind, draw(unsigned_batches())
+        raws = [_dump(o) for o in draw(st.lists(wild_envelopes, min_size=1, max_size=3))]
+        raws = [r for r in raws if b"\n" not in r] or [_sealed_submission(1)]
+        return device, kind, batches.encode(SIGNER, DEVICE, raws)
+    obj = {**draw(wild_envelopes), "kind": kind} if draw(st.booleans()) else draw(wild_envelopes)
+    payload = _dump(obj)
+    if draw(st.booleans()):
+        with contextlib.suppress(EnvelopeError, signing.SignatureError):
+            payload = SIGNER.sign(Envelope.from_bytes(payload)).to_bytes()
+    return device, kind, payload
+
+
+_LIVE: dict[str, Any] = {}
+
+
+@pytest.fixture(scope="module")
+def fuzzed_central(broker: MosquittoBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Central]:
+    central = start_central(broker.url, tmp_path_factory.mktemp("fuzz-central") / "central.db", KEYS,
+                            worker_id=f"fuzz-{uuid.uuid4().hex[:6]}")
+    wire = Wire(broker, DEVICE)
+    _LIVE.update(wire=wire, seq=1000)
+    try:
+        yield central
+    finally:
+        wire.close()
+        central.worker.stop()
+        central.store.close()
+        _LIVE.clear()
+
+
+@pytest.mark.slow
+@FUZZ_BROKER
+@given(messages=st.lists(up_messages(), min_size=1, max_size=6))
+def test_no_payload_on_any_up_topic_stops_the_central(fuzzed_central: Central,
+                                                      messages: list[tuple[str, str, bytes]]) -> None:
+    wire: Wire = _LIVE["wire"]
+    for device, kind, payload in messages:
+        wire.publish(device, kind, payload)
+    _LIVE["seq"] += 1
+    real = _sealed_submission(_LIVE["seq"], f"FZ{uuid.uuid4().hex[:16]}")  # receipt numbers are unique too
+    real_id = json.loads(real)["id"]
+
+    def stored() -> bool:
+        return real_id in {i for a in wire.acks for i in a.ids}
+
+    wire.publish(DEVICE, "submission", real)  # after the fuzzed ones on the same connection: handled after them
+    wait_until(lambda: stored() or not fuzzed_central.worker.is_alive(), 15, "the real submission's ack")
+    assert fuzzed_central.worker.is_alive()
+    assert stored()
+
+
+# -- the TLS enrolment listener's handlers (kiosk/v1/_enrol/...; central.cert_service) --------------------
+
+_CA: dict[str, Any] = {}
+
+
+def _ca_and_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, CentralStore]:
+    from central.ca import FleetCA
+
+    if not _CA:
+        home = tmp_path_factory.mktemp("fuzz-ca")
+        _CA.update(ca=FleetCA.open(home), store=CentralStore(f"sqlite:///{home / 'central.db'}"))
+        enroll(_CA["store"], DEVICE)  # so a renewal reaches the request's parser and signature check
+    return _CA["ca"], _CA["store"]
+
+
+enrol_requests = st.fixed_dictionaries({}, optional={
+    "v": st.sampled_from([1, 2, None]) | wild_numbers, "device_id": st.sampled_from([DEVICE, UNKNOWN]) | wild_values,
+    "token_id": wild_values, "device_public_key": wild_values, "csr": wild_values, "at": wild_numbers | wild_values,
+    "proof": wild_values, "body": wild_values, "sig": wild_values,
+})
+
+
+@FUZZ
+@given(payload=st.one_of(st.binary(max_size=600), enrol_requests.map(_dump)), renewal=st.booleans())
+def test_enrolment_listener_handlers_never_raise(tmp_path_factory: pytest.TempPathFactory, payload: bytes,
+                                                 renewal: bool) -> None:
+    from central.cert_service import enrol, renew
+
+    ca, store = _ca_and_store(tmp_path_factory)
+    reply = (renew if renewal else enrol)(store, ca, DEVICE, payload)
+    assert not reply.ok and reply.reason

@@ -21,13 +21,13 @@ from hypothesis import strategies as st
 from sqlalchemy import event
 
 from bench.sync_drain import _cpu_s
-from sync.central.keys import CentralKeys
-from sync.central.messages import Incoming, parse
-from sync.central.store import CentralStore
+from central.keys import CentralKeys
+from central.messages import Incoming, parse
+from central.store import CentralStore
+from devtools.postgres import PrivatePostgres
 from sync.device import DeviceConfig
 from sync.outbox.models import State
 from sync.outbox.store import Attachment, Outbox
-from sync.postgres import PrivatePostgres
 from sync.protocol import topics
 from sync.protocol.envelope import _DUMPS_EXPANSION, MAX_META_BYTES, Envelope, EnvelopeError
 from tests.helpers import TEST_KEYRING, resign, track

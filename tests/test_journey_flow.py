@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,7 @@ def test_id_card_journey_prefills_masks_captures_and_prints(kiosk: Kiosk, outbox
     assert "110105********002X" in banner and SAMPLE_RECORD.name in banner
     assert FULL_ID not in visible_texts(k)  # the full number is never on screen
     assert "老年人优待证申领" in ui.wait_for_item(k.window, "hintsText").property("text")  # born 1949
-    values = {r["fieldId"]: r["value"] for r in vm.formFields.rows}
+    values = {r["fieldId"]: r["value"] for r in k.form.formFields.rows}
     assert values["applicant_name"] == SAMPLE_RECORD.name and values["sex"] == "女"
     assert values["birth_date"] == "1949-12-31" and values["address"] == SAMPLE_RECORD.address
     ui.tap_named(k.window, "formNextButton")  # the phone is still missing
@@ -76,61 +77,64 @@ def test_id_card_journey_prefills_masks_captures_and_prints(kiosk: Kiosk, outbox
     ui.tap_named(k.window, "formNextButton")
 
     ui.wait_for_item(k.window, "materialsScreen")
-    assert ui.process_events_until(lambda: vm.previewFrame > 0, 10)  # the document camera's live preview
+    assert ui.process_events_until(lambda: k.materials.previewFrame > 0, 10)  # the document camera's live preview
     ui.tap_named(k.window, "materialsNextButton")
     assert "居住证明" in ui.wait_for_item(k.window, "errorText").property("text")
     ui.tap_named(k.window, "capture_0")
-    assert ui.process_events_until(lambda: vm.materials.rows[0]["mstate"] == "captured", 10)
-    tap_until(k.window, "retake_0", lambda: vm.materials.rows[0]["mstate"] == "needed")
-    tap_until(k.window, "capture_0", lambda: vm.materials.rows[0]["mstate"] == "captured")
+    assert ui.process_events_until(lambda: k.materials.materials.rows[0]["mstate"] == "captured", 10)
+    tap_until(k.window, "retake_0", lambda: k.materials.materials.rows[0]["mstate"] == "needed")
+    tap_until(k.window, "capture_0", lambda: k.materials.materials.rows[0]["mstate"] == "captured")
     ui.tap_named(k.window, "capture_1")
-    assert ui.process_events_until(lambda: vm.materials.rows[1]["mstate"] == "captured", 10)
+    assert ui.process_events_until(lambda: k.materials.materials.rows[1]["mstate"] == "captured", 10)
     ui.tap_named(k.window, "materialsNextButton")
 
     ui.wait_for_item(k.window, "deliveryScreen")
     ui.tap_named(k.window, "deliveryNextButton")
     ui.wait_for_item(k.window, "reviewScreen")
+    ui.tap_named(k.window, "commitmentBox")  # 告知承诺
     ui.tap_named(k.window, "submitButton")
     ui.wait_for_item(k.window, "doneScreen", timeout_s=15)
     receipt = ui.wait_for_item(k.window, "receiptNumber").property("text")
-    assert receipt == vm.receiptNumber
+    assert receipt == k.done.receiptNumber
     qr = ui.wait_for_item(k.window, "receiptQr")
     assert ui.process_events_until(lambda: qr.implicitWidth() > 0, 5)  # the QR image loaded
-    assert ui.process_events_until(lambda: vm.printState == "printed", 10)
+    assert ui.process_events_until(lambda: k.done.printState == "printed", 10)
     printed = (tmp_path / "hw" / "printer" / "receipts.txt").read_text(encoding="utf-8")
     assert receipt in printed and FULL_ID not in printed and SAMPLE_RECORD.name not in printed
     [sub] = rows(outbox, "submission")
     assert sub.receipt_no == receipt
     assert len(rows(outbox, "attachment")) == 2  # two photos, sealed and chunked
     assert not vm.session.has_personal_data  # wiped at submit
-    assert vm.formFields.rowCount() == 0 and vm.materials.rowCount() == 0
+    assert k.form.formFields.rowCount() == 0 and k.materials.materials.rowCount() == 0
 
 
 def test_elicence_qr_identifies_and_replaces_a_paper_material(kiosk: Kiosk, outbox: Outbox) -> None:
-    k, vm = kiosk, kiosk.vm
+    k = kiosk
     go_to_item(k, JZZ)
     ui.wait_for_item(k.window, "identifyScreen")
-    k.camera(SCANNER).show(qr_frame(f"ezz://licence?type=idcard&id={FULL_ID}&issuer=110000&ts=1795800000"))
+    now = int(time.time())  # codes shown fresh: older than 20 minutes they are refused
+    k.camera(SCANNER).show(qr_frame(f"ezz://licence?type=idcard&id={FULL_ID}&issuer=110000&ts={now}"))
     ui.wait_for_item(k.window, "formScreen", timeout_s=15)
     k.camera(SCANNER).resume()
-    assert vm.identitySource == "qr" and vm.identityIdMasked == "110105********002X"
-    id_row = next(r for r in vm.formFields.rows if r["fieldId"] == "id_number")
+    assert k.form.identitySource == "qr" and k.form.identityIdMasked == "110105********002X"
+    id_row = next(r for r in k.form.formFields.rows if r["fieldId"] == "id_number")
     assert id_row["locked"] and id_row["shown"] == "110105********002X"
-    sex = next(r for r in vm.formFields.rows if r["fieldId"] == "sex")
+    sex = next(r for r in k.form.formFields.rows if r["fieldId"] == "sex")
     assert sex["value"] == "女"  # derived from the number
     fill_required(k)  # name, address, phone: not in the code
     ui.tap_named(k.window, "formNextButton")
     ui.wait_for_item(k.window, "materialsScreen")
     ui.tap_named(k.window, "scan_1")
-    assert vm.waitingForLicence
-    k.camera(SCANNER).show(qr_frame("ezz://licence?type=hukou&id=HK20261127&issuer=110000&ts=1795800000"))
-    assert ui.process_events_until(lambda: vm.materials.rows[1]["mstate"] == "elicence", 15)
+    assert k.materials.waitingForLicence
+    k.camera(SCANNER).show(qr_frame(f"ezz://licence?type=hukou&id=HK20261127&issuer=110000&ts={now}"))
+    assert ui.process_events_until(lambda: k.materials.materials.rows[1]["mstate"] == "elicence", 15)
     k.camera(SCANNER).resume()
     # 容缺: the proof of residence comes later
-    tap_until(k.window, "missing_0", lambda: vm.materials.rows[0]["mstate"] == "missing")
+    tap_until(k.window, "missing_0", lambda: k.materials.materials.rows[0]["mstate"] == "missing")
     ui.tap_named(k.window, "materialsNextButton")
     ui.wait_for_item(k.window, "deliveryScreen")
     ui.tap_named(k.window, "deliveryNextButton")
+    ui.tap_named(k.window, "commitmentBox")  # 告知承诺
     ui.tap_named(k.window, "submitButton")
     ui.wait_for_item(k.window, "doneScreen", timeout_s=15)
     assert rows(outbox, "attachment") == []  # nothing photographed
@@ -157,10 +161,11 @@ def test_camera_photo_identity_or_a_clear_unavailable_state(kiosk: Kiosk) -> Non
     cam.show(frame)
     assert ui.process_events_until(lambda: np.array_equal(cam.latest(), frame), 5)
     ui.tap_named(k.window, "photoButton")
-    assert ui.process_events_until(lambda: vm.screen == "form" or not vm.identifyBusy, 90)  # OCR off the UI thread
-    assert vm.screen == "form", vm.identifyStatus
-    assert vm.identitySource == "camera"
-    assert vm.identityIdMasked == "110105********002X"
+    # OCR runs off the UI thread
+    assert ui.process_events_until(lambda: vm.screen == "form" or not k.identify.identifyBusy, 90)
+    assert vm.screen == "form", k.identify.identifyStatus
+    assert k.form.identitySource == "camera"
+    assert k.form.identityIdMasked == "110105********002X"
 
 
 def test_postal_delivery_needs_address_and_phone(kiosk: Kiosk, outbox: Outbox) -> None:
@@ -171,11 +176,11 @@ def test_postal_delivery_needs_address_and_phone(kiosk: Kiosk, outbox: Outbox) -
     fill_required(k)
     ui.tap_named(k.window, "formNextButton")
     ui.wait_for_item(k.window, "materialsScreen")
-    tap_until(k.window, "missing_0", lambda: vm.materials.rows[0]["mstate"] == "missing")
-    tap_until(k.window, "capture_1", lambda: vm.materials.rows[1]["mstate"] == "captured")
+    tap_until(k.window, "missing_0", lambda: k.materials.materials.rows[0]["mstate"] == "missing")
+    tap_until(k.window, "capture_1", lambda: k.materials.materials.rows[1]["mstate"] == "captured")
     ui.tap_named(k.window, "materialsNextButton")
     ui.wait_for_item(k.window, "deliveryScreen")
-    tap_until(k.window, "deliveryPost", lambda: vm.deliveryMethod == "post")
+    tap_until(k.window, "deliveryPost", lambda: k.delivery.deliveryMethod == "post")
     address = ui.wait_for_item(k.window, "addressField")
     assert address.property("text") == SAMPLE_RECORD.address  # prefilled from the card
     ui.tap_named(k.window, "deliveryNextButton")
@@ -183,9 +188,10 @@ def test_postal_delivery_needs_address_and_phone(kiosk: Kiosk, outbox: Outbox) -
     ui.enter_text(k.window, "phoneField", "13900001111")
     tap_until(k.window, "deliveryNextButton", lambda: vm.screen == "review")  # the keyboard moved it
     ui.wait_for_item(k.window, "reviewScreen")
-    review = {r["label"]: r["value"] for r in vm.review.rows}
+    review = {r["label"]: r["value"] for r in k.review.review.rows}
     assert review["领取方式"] == "邮寄到家" and review["联系电话"] == "13900001111"
     assert review["身份证号"] == "110105********002X"
+    ui.tap_named(k.window, "commitmentBox")  # 告知承诺
     ui.tap_named(k.window, "submitButton")
     ui.wait_for_item(k.window, "doneScreen", timeout_s=15)
 
@@ -196,6 +202,7 @@ def _open_rating(k: Kiosk) -> None:
     ui.enter_text(k.window, "nameField", "赵六")
     ui.tap_named(k.window, "formNextButton")
     ui.tap_named(k.window, "deliveryNextButton")
+    ui.tap_named(k.window, "commitmentBox")  # 告知承诺
     ui.tap_named(k.window, "submitButton")
     ui.wait_for_item(k.window, "doneScreen")
     ui.tap_named(k.window, "finishButton")
@@ -257,16 +264,16 @@ def test_complaint_is_queued_sealed(kiosk: Kiosk, outbox: Outbox) -> None:
 
 
 def test_search_by_pinyin_initials_and_categories(kiosk: Kiosk) -> None:
-    k, vm = kiosk, kiosk.vm
+    k = kiosk
     ui.tap_named(k.window, "startButton")
     ui.wait_for_item(k.window, "homeScreen")
     ui.enter_text(k.window, "searchField", "jzz")
-    assert [r["code"] for r in vm.catalogItems.rows] == [JZZ]
+    assert [r["code"] for r in k.home.catalogItems.rows] == [JZZ]
     assert ui.find_item(k.window, f"itemTile_{LNYD}") is None
     ui.enter_text(k.window, "searchField", "没有这个事项")
     ui.wait_for_item(k.window, "noResults")
     ui.tap_named(k.window, "category_mz")
-    assert [r["code"] for r in vm.catalogItems.rows] == [LNYD]
+    assert [r["code"] for r in k.home.catalogItems.rows] == [LNYD]
 
 
 def test_status_lookup_by_receipt_and_by_card(kiosk: Kiosk, outbox: Outbox, device: DeviceConfig) -> None:
@@ -280,7 +287,7 @@ def test_status_lookup_by_receipt_and_by_card(kiosk: Kiosk, outbox: Outbox, devi
     ui.tap_named(k.window, "lookupButton")
     assert ui.wait_for_item(k.window, "errorText").property("text") == vm.s["errReceipt"]
     k.camera(SCANNER).show(qr_frame(receipt))  # the QR printed on the receipt
-    assert ui.process_events_until(lambda: vm.statusFound, 15)
+    assert ui.process_events_until(lambda: k.status.statusFound, 15)
     k.camera(SCANNER).resume()
     assert ui.wait_for_item(k.window, "statusText").property("text") == "已保存在本机，等待联网提交"
     assert "信息更新于" in ui.wait_for_item(k.window, "statusAge").property("text")
@@ -288,9 +295,9 @@ def test_status_lookup_by_receipt_and_by_card(kiosk: Kiosk, outbox: Outbox, devi
     outbox.mark_acked([rows(outbox, "submission")[0].id])
     ui.enter_text(k.window, "receiptField", receipt)
     ui.tap_named(k.window, "lookupButton")
-    assert ui.process_events_until(lambda: vm.statusText == "已送达政务服务平台，等待审核", 5)
+    assert ui.process_events_until(lambda: k.status.statusText == "已送达政务服务平台，等待审核", 5)
     # The button moves when the status text above it appears: tap until the tap lands.
-    tap_until(k.window, "statusByCardButton", lambda: vm.statusText == vm.s["statusByCardUnavailable"])
+    tap_until(k.window, "statusByCardButton", lambda: k.status.statusText == vm.s["statusByCardUnavailable"])
 
 
 def test_payload_json_is_what_the_central_opens(kiosk: Kiosk, outbox: Outbox) -> None:

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
+from central.keys import CentralKeys
+from devtools.broker import MosquittoBroker
 from drivers.idcard.simulator import SAMPLE_RECORD
 from kiosk import automation as ui
 from kiosk.hardware import DOCUMENT
 from kiosk.journey.voice import Voice
-from sync.broker import MosquittoBroker
-from sync.central.keys import CentralKeys
 from sync.device import OUTBOX_FILE, DeviceConfig
 from sync.outbox.store import Outbox
 from tests.helpers import make_device, start_central, start_daemon, wait_until
@@ -40,7 +40,7 @@ def test_idle_countdown_can_be_extended_then_wipes_everything(quick: Kiosk) -> N
     ui.enter_text(k.window, "field_phone", "13800138000")
     ui.tap_named(k.window, "formNextButton")
     ui.wait_for_item(k.window, "materialsScreen")
-    tap_until(k.window, "capture_1", lambda: vm.materials.rows[1]["mstate"] == "captured")
+    tap_until(k.window, "capture_1", lambda: k.materials.materials.rows[1]["mstate"] == "captured")
     assert k.hw is not None and k.hw.previews.get(DOCUMENT) is not None
     # No touch: the countdown appears; one tap on "continue" keeps the session.
     ui.wait_for_item(k.window, "idleOverlay", timeout_s=5)
@@ -51,8 +51,9 @@ def test_idle_countdown_can_be_extended_then_wipes_everything(quick: Kiosk) -> N
     ui.wait_for_item(k.window, "idleOverlay", timeout_s=5)
     ui.wait_for_item(k.window, "attractScreen", timeout_s=8)
     assert not vm.session.has_personal_data
-    assert vm.formFields.rowCount() == 0 and vm.materials.rowCount() == 0 and vm.review.rowCount() == 0
-    assert vm.identityName == "" and vm.identityIdMasked == "" and vm.hints == []
+    assert k.form.formFields.rowCount() == 0 and k.materials.materials.rowCount() == 0
+    assert k.review.review.rowCount() == 0
+    assert k.form.identityName == "" and k.form.identityIdMasked == "" and k.form.hints == []
     assert k.hw.previews.get(DOCUMENT) is None and k.hw.previews.get("capture-hukou") is None
     assert not first_keyboard.exists()  # the keyboard's user data of that session is deleted
     assert Path(vm.keyboardDataDir) != first_keyboard
@@ -61,9 +62,9 @@ def test_idle_countdown_can_be_extended_then_wipes_everything(quick: Kiosk) -> N
     go_to_item(k, JZZ)
     ui.tap_named(k.window, "manualButton")
     ui.wait_for_item(k.window, "formScreen")
-    assert all(r["value"] == "" for r in vm.formFields.rows)
+    assert all(r["value"] == "" for r in k.form.formFields.rows)
     assert ui.wait_for_item(k.window, "nameField").property("text") == ""
-    assert not vm.identified
+    assert not k.form.identified
 
 
 def test_offline_submission_says_so_then_is_delivered(qapp: Any, tmp_path: Path, own_broker: MosquittoBroker,
@@ -84,6 +85,7 @@ def test_offline_submission_says_so_then_is_delivered(qapp: Any, tmp_path: Path,
         ui.enter_text(k.window, "nameField", "孙八")
         ui.tap_named(k.window, "formNextButton")
         ui.tap_named(k.window, "deliveryNextButton")
+        ui.tap_named(k.window, "commitmentBox")  # 告知承诺
         ui.tap_named(k.window, "submitButton")
         ui.wait_for_item(k.window, "doneScreen")
         assert ui.wait_for_item(k.window, "doneTitle").property("text") == "已保存，联网后自动提交"
@@ -91,6 +93,9 @@ def test_offline_submission_says_so_then_is_delivered(qapp: Any, tmp_path: Path,
         own_broker.start()
         wait_until(lambda: outbox.counts()["acked"] == 1, timeout=20, what="delivery after the broker returns")
         assert central.store.count() == 1
+        # The resident still at the receipt reads what is now true; never 已受理 before the platform has it.
+        assert ui.process_events_until(
+            lambda: ui.wait_for_item(k.window, "doneTitle").property("text") == "已提交至政务服务平台", 10)
         assert ui.process_events_until(lambda: k.vm.online, 10)
         assert "已联网" in ui.wait_for_item(k.window, "connectionText").property("text")
     finally:
@@ -108,10 +113,10 @@ def test_language_switch(quick: Kiosk) -> None:
     assert ui.find_item(k.window, "startButton").property("text") == "Tap to start"  # type: ignore[union-attr]
     ui.tap_named(k.window, "startButton")
     ui.wait_for_item(k.window, "homeScreen")
-    assert {r["name"] for r in k.vm.catalogItems.rows} == {"Residence permit application", "Senior citizen card"}
+    assert {r["name"] for r in k.home.catalogItems.rows} == {"Residence permit application", "Senior citizen card"}
     ui.tap_named(k.window, "languageButton")
     assert k.vm.s["start"] == "点击开始办理"
-    assert "居住证申领" in {r["name"] for r in k.vm.catalogItems.rows}
+    assert "居住证申领" in {r["name"] for r in k.home.catalogItems.rows}
 
 
 def _touch_targets(k: Kiosk) -> list[tuple[str, float, float]]:

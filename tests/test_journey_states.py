@@ -55,6 +55,7 @@ def test_store_filling_during_the_form_refuses_at_submit(window: QQuickWindow, s
     ui.tap_named(window, "deliveryNextButton")
     for _ in range(2):  # another process filled the queue meanwhile
         small_outbox.enqueue_submission(device, "X", FIELDS)
+    ui.tap_named(window, "commitmentBox")  # 告知承诺
     ui.tap_named(window, "submitButton")
     ui.wait_for_item(window, "pausedScreen")
     assert small_outbox.counts()["pending"] == 2

@@ -25,7 +25,7 @@ from PySide6.QtQuick import QQuickItem, QQuickWindow
 from PySide6.QtTest import QTest
 
 from kiosk import automation as ui
-from kiosk.journey import keyboard
+from kiosk import keyboard
 from sync.device import DeviceConfig
 from sync.outbox.store import Outbox
 from tests.journey_kit import JZZ, LNYD, Kiosk, close_kiosk, go_to_item, open_kiosk
@@ -146,7 +146,7 @@ def test_pinyin_learns_nothing_a_resident_types(kiosk: Kiosk) -> None:
     for part in PARTS:
         choose(k.window, field, part)
     assert field.property("text") == PHRASE  # typed through the real keyboard
-    assert vm.formFields.rows[0]["value"] == PHRASE
+    assert k.form.formFields.rows[0]["value"] == PHRASE
     session_dir = Path(vm.keyboardDataDir)
     assert session_dir.is_dir() and k.window.property("keyboardUserDataPath") == str(session_dir)
 
@@ -231,8 +231,8 @@ def _control(out: Path) -> None:
     """The child of the control test: the same typing, into a field without ImhSensitiveData."""
     from PySide6.QtQml import QQmlComponent, QQmlEngine
 
+    from central.keys import CentralKeys
     from kiosk.app import ensure_application
-    from sync.central.keys import CentralKeys
     from tests.helpers import make_device
 
     ensure_application()

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sync.broker import MosquittoBroker
-from sync.central.keys import CentralKeys
+from central.keys import CentralKeys
+from devtools.broker import MosquittoBroker
 from sync.device import OUTBOX_FILE
 from sync.outbox.store import Outbox
 from tests.helpers import make_device, start_central, start_daemon, wait_until

@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from sync.broker import MosquittoBroker
-from sync.central.commands import send_command, update_args
-from sync.central.fleet import fleet_list
-from sync.central.keys import CentralKeys
-from sync.central.web.server import DashboardServer, serve
+from central.commands import send_command, update_args
+from central.fleet import fleet_list
+from central.keys import CentralKeys
+from central.web.server import DashboardServer, serve
+from devtools.broker import MosquittoBroker
 from sync.daemon.commands import CommandExecutor
 from sync.daemon.service import SyncDaemon
 from sync.device import DeviceConfig
@@ -32,11 +33,39 @@ from sync.ota.health import HEALTH_MARK
 from sync.ota.install import InstallError, unpack_release
 from sync.ota.manager import guard_check
 from sync.ota.switch import SWITCHED, Releases, UpdateState
+from sync.ota.trust import ReleaseTrust
+from sync.ota.verify import file_digest
 from sync.outbox.store import Outbox
+from sync.protocol.release import release_manifest
 from tests.helpers import Central, start_daemon, wait_until
 
 BIN = Path(sys.executable).parent
 OLD = "1.0.0"
+# The offline release key (packaging/release key new): never the central's command key, which these tests'
+# central holds. Kiosks pin its public half (sync.ota.trust).
+RELEASE_KEY = Ed25519PrivateKey.generate()
+
+
+def pin_release_key(home: Path, key: Ed25519PrivateKey = RELEASE_KEY) -> None:
+    ReleaseTrust(home).pin(key.public_key().public_bytes_raw())
+
+
+def write_manifest(artefact: Path, version: str, key: Ed25519PrivateKey = RELEASE_KEY) -> Path:
+    """``<artefact>.release.json`` as ``packaging/release`` writes it (signed offline)."""
+    sha, size = file_digest(artefact)
+    path = artefact.with_name(artefact.name + ".release.json")
+    path.write_text(json.dumps(release_manifest(key.private_bytes_raw(), version, sha, size)), encoding="utf-8")
+    return path
+
+
+def signed_update(central_home: Path, version: str, artefact: Path, *, base_url: str,
+                  key: Ed25519PrivateKey = RELEASE_KEY, rotation: dict[str, str] | None = None,
+                  health_timeout_s: int | None = None) -> dict[str, Any]:
+    """``update`` arguments as an operator makes them: the artefact's manifest signed offline, then staged."""
+    sha, size = file_digest(artefact)
+    manifest = release_manifest(key.private_bytes_raw(), version, sha, size, rotation=rotation)
+    return update_args(central_home, version, artefact, base_url=base_url, manifest=manifest,
+                       health_timeout_s=health_timeout_s)
 
 
 def release_archive(path: Path, version: str, *, healthy: bool = True, extra: dict[str, bytes] | None = None) -> Path:
@@ -114,6 +143,7 @@ def kiosk(outbox: Outbox, device: DeviceConfig, kiosk_home: Path, tmp_path: Path
     root = tmp_path / "opt-street-kiosk"
     unpack_release(release_archive(tmp_path / "old.tar.gz", OLD), root / "releases", OLD)
     Releases(root).switch_to(OLD)
+    pin_release_key(kiosk_home)
     k = Kiosk(outbox, device, kiosk_home, root, central)
     wait_until(lambda: (central.store.device(device.device_id) or {}).get("status") == "online",
                what="the kiosk online at the central")
@@ -129,6 +159,7 @@ def test_good_update_applies_between_sessions_restarts_and_reports(kiosk: Kiosk,
                                                                      central_home: Path, http: DashboardServer) -> None:
     kiosk.outbox.set_states({"session_active": "1", "session_changed": str(time.time())})  # a resident is here
     artefact = release_archive(tmp_path / "new.tar.gz", "2.0.0")
+    write_manifest(artefact, "2.0.0")  # signed offline; the central only passes the signature on
     out = subprocess.run([str(BIN / "kiosk-central"), "command", kiosk.device.device_id, "update", "--version",
                           "2.0.0", "--artifact", str(artefact), "--base-url", http.url, "--broker",
                           kiosk.device.broker_url, "--home", str(central_home), "--json"],
@@ -165,7 +196,7 @@ def _staged(central_home: Path, args: dict[str, Any]) -> Path:
 def test_tampered_artefact_is_refused_and_the_old_version_stays(kiosk: Kiosk, tmp_path: Path, central_home: Path,
                                                                 central_keys: CentralKeys,
                                                                 http: DashboardServer) -> None:
-    args = update_args(central_keys, central_home, "2.0.0", release_archive(tmp_path / "n.tar.gz", "2.0.0"),
+    args = signed_update(central_home, "2.0.0", release_archive(tmp_path / "n.tar.gz", "2.0.0"),
                        base_url=http.url)
     evil = release_archive(tmp_path / "evil.tar.gz", "2.0.0", extra={"bin/app": b"#!/bin/sh\nsteal\n"})
     _staged(central_home, args).write_bytes(evil.read_bytes())  # swapped on the server after signing
@@ -180,14 +211,14 @@ def test_tampered_artefact_is_refused_and_the_old_version_stays(kiosk: Kiosk, tm
 
 def test_bad_release_signature_is_refused(kiosk: Kiosk, tmp_path: Path, central_home: Path,
                                           central_keys: CentralKeys, http: DashboardServer) -> None:
-    stranger = CentralKeys.generate()  # hash and size right, signed by a key the kiosk does not pin
-    args = update_args(stranger, central_home, "2.0.0", release_archive(tmp_path / "n.tar.gz", "2.0.0"),
-                       base_url=http.url)
+    stranger = Ed25519PrivateKey.generate()  # hash and size right, signed by a key the kiosk does not pin
+    args = signed_update(central_home, "2.0.0", release_archive(tmp_path / "n.tar.gz", "2.0.0"),
+                         base_url=http.url, key=stranger)
     result = kiosk.result(_send(kiosk, central_keys, args))
     assert (result["ok"], result["reason"], result["stage"]) == (False, "refused", "verify")
     assert "signature" in result["detail"]
     # A signature for another version (replayed onto a new version number) fails the same way.
-    good = update_args(central_keys, central_home, "2.0.0", release_archive(tmp_path / "m.tar.gz", "3.0.0"),
+    good = signed_update(central_home, "2.0.0", release_archive(tmp_path / "m.tar.gz", "3.0.0"),
                        base_url=http.url)
     result = kiosk.result(_send(kiosk, central_keys, {**good, "version": "3.0.0"}))
     assert (result["reason"], "signature" in result["detail"]) == ("refused", True)
@@ -197,7 +228,7 @@ def test_bad_release_signature_is_refused(kiosk: Kiosk, tmp_path: Path, central_
 
 def test_unhealthy_version_is_rolled_back_and_reported_once(kiosk: Kiosk, tmp_path: Path, central_home: Path,
                                                             central_keys: CentralKeys, http: DashboardServer) -> None:
-    args = update_args(central_keys, central_home, "2.0.0",
+    args = signed_update(central_home, "2.0.0",
                        release_archive(tmp_path / "sick.tar.gz", "2.0.0", healthy=False), base_url=http.url)
     command_id = _send(kiosk, central_keys, args)
     kiosk.reboot()  # switched to 2.0.0 and restarted into it
@@ -255,6 +286,12 @@ def test_cli_refuses_bad_update_input_clearly(tmp_path: Path, central_home: Path
                                broker.url, "--home", str(central_home)], capture_output=True, text=True, timeout=60)
 
     artefact = release_archive(tmp_path / "a.tar.gz", "2.0.0")
+    out = run("--version", "2.0.0", "--artifact", str(artefact), "--base-url", "http://c:8080")
+    assert out.returncode == 2 and "release manifest" in out.stderr  # the central signs no release itself
+    write_manifest(artefact, "3.0.0")
+    out = run("--version", "2.0.0", "--artifact", str(artefact), "--base-url", "http://c:8080")
+    assert out.returncode == 2 and "another version" in out.stderr
+    write_manifest(artefact, "2.0.0")
     out = run("--version", "2.0.0", "--artifact", str(artefact))
     assert out.returncode == 2 and "--base-url" in out.stderr
     out = run("--version", "../../x", "--artifact", str(artefact), "--base-url", "http://c:8080")
@@ -267,11 +304,13 @@ def test_cli_refuses_bad_update_input_clearly(tmp_path: Path, central_home: Path
 
 def test_the_ui_records_resident_sessions_for_the_updater(qtbot: Any, outbox: Outbox, device: DeviceConfig) -> None:
     from kiosk import services
+    from kiosk.journey.config import JourneyConfig
     from kiosk.journey.submitter import Submitter
     from kiosk.journey.viewmodel import JourneyViewModel
 
     services.clear()
-    vm = JourneyViewModel(submitter=Submitter(outbox, device))
+    # No voice: the spoken prompts (eSpeak child processes) are not what this test is about.
+    vm = JourneyViewModel(submitter=Submitter(outbox, device), config=JourneyConfig(voice=False))
     assert "session_active" not in outbox.states()
     vm.start()  # a resident touches the attract screen
     qtbot.waitUntil(lambda: vm.screen == "home", timeout=5000)
@@ -290,6 +329,7 @@ def test_kiosk_syncd_process_exits_75_to_restart_into_the_new_release(
     root = tmp_path / "opt-street-kiosk"
     unpack_release(release_archive(tmp_path / "old.tar.gz", OLD), root / "releases", OLD)
     Releases(root).switch_to(OLD)
+    pin_release_key(kiosk_home)
     env = {**os.environ, "KIOSK_OTA_ROOT": str(root)}
 
     def syncd() -> subprocess.Popen[bytes]:
@@ -300,7 +340,7 @@ def test_kiosk_syncd_process_exits_75_to_restart_into_the_new_release(
     try:
         wait_until(lambda: (central.store.device(device.device_id) or {}).get("status") == "online", timeout=20,
                    what="kiosk-syncd online")
-        args = update_args(central_keys, central_home, "2.0.0", release_archive(tmp_path / "n.tar.gz", "2.0.0"),
+        args = signed_update(central_home, "2.0.0", release_archive(tmp_path / "n.tar.gz", "2.0.0"),
                            base_url=http.url, health_timeout_s=60)
         command_id = send_command(central_keys, device.broker_url, device.device_id, "update", args).id
         assert first.wait(30) == 75  # switched: systemd's Restart= would start `current` now

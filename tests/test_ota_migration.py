@@ -3,9 +3,9 @@ then failed its health check. The rollback must take the outbox back to the old 
 new release's own scripts, keeping every row, before the old release (which refuses a newer schema) runs
 again; and if that cannot be done without loss, keep the new release running and say so (sync/ota/schema.py).
 
-The fake release 2.0.0 carries the real outbox scripts plus a test-only revision 0005 (a column rebuilt into
+The fake release 2.0.0 carries the real outbox scripts plus a test-only revision after their head (a column rebuilt into
 the outbox table and a new table), a ``start`` script that migrates with them through the real
-``sync.upgrade`` machinery (``python -m sync.ota schema upgrade --migrations ...``), the ``schema`` tool a
+``sync.runtime.upgrade`` machinery (``python -m sync.ota schema upgrade --migrations ...``), the ``schema`` tool a
 rollback runs, and a health script that fails."""
 
 from __future__ import annotations
@@ -27,28 +27,31 @@ from typing import Any
 
 import pytest
 
-from sync.central.commands import update_args
-from sync.central.keys import CentralKeys
+from central.keys import CentralKeys
 from sync.device import OUTBOX_FILE, DeviceConfig
 from sync.ota.install import unpack_release
 from sync.ota.manager import OtaManager, guard_check
 from sync.ota.schema import STATE_KEY, record
 from sync.ota.switch import HELD, ROLLED_BACK, SWITCHED, Releases
+from sync.ota.trust import ReleaseTrust
 from sync.outbox.store import MIGRATIONS, Outbox
-from sync.sqlite import sqlite_engine
-from sync.upgrade import DowngradeFailed, SchemaTooNew, guarded_downgrade
+from sync.runtime.sqlite import sqlite_engine
+from sync.runtime.upgrade import DowngradeFailed, SchemaTooNew, guarded_downgrade
 from tests.helpers import start_central, start_daemon, wait_until
+from tests.test_ota import RELEASE_KEY, signed_update
 
 OLD, NEW = "1.0.0", "2.0.0"
-HEAD = "0004"
+# The real outbox scripts' head, and the test-only revision after it (so a real migration added later moves both).
+HEAD = max(p.name[:4] for p in (Path(MIGRATIONS) / "versions").glob("[0-9]*_*.py"))
+NEXT = f"{int(HEAD) + 1:04d}"
 FIELDS = [{"id": "name", "label": "姓名", "kind": "name", "value": "张三"}]
 
-MIGRATION_0005 = '''"""test-only: a channel column rebuilt into the outbox, and a table of tags"""
+MIGRATION_NEXT = '''"""test-only: a channel column rebuilt into the outbox, and a table of tags"""
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "@NEXT@"
+down_revision = "@HEAD@"
 branch_labels = None
 depends_on = None
 
@@ -68,6 +71,10 @@ def downgrade() -> None:
 '''
 
 
+def migration_text(broken: str) -> str:
+    return MIGRATION_NEXT.replace("@NEXT@", NEXT).replace("@HEAD@", HEAD).replace("@BROKEN@", broken)
+
+
 def release_archive(path: Path, version: str, *, migration: bool = True, broken_downgrade: bool = False) -> Path:
     """A fake release: VERSION, a failing health script, and (``migration``) its own outbox scripts with 0005."""
     files: dict[str, bytes] = {"VERSION": f"{version}\n".encode(), "health": b"#!/bin/sh\nexit 1\n"}
@@ -80,7 +87,7 @@ def release_archive(path: Path, version: str, *, migration: bool = True, broken_
             if p.is_file() and "__pycache__" not in p.parts:
                 files[f"migrations/{p.relative_to(MIGRATIONS)}"] = p.read_bytes()
         broken = 'raise RuntimeError("this downgrade was never tested")' if broken_downgrade else "pass"
-        files["migrations/versions/0005_channel.py"] = MIGRATION_0005.replace("@BROKEN@", broken).encode()
+        files[f"migrations/versions/{NEXT}_channel.py"] = migration_text(broken).encode()
     with tarfile.open(path, "w:gz") as tar:
         for name, data in files.items():
             info = tarfile.TarInfo(name)
@@ -137,8 +144,10 @@ def served(tmp_path: Path) -> Iterator[tuple[Path, str]]:
 
 def manager(releases: Releases, outbox: Outbox, keys: CentralKeys, reports: Reports,
             restarted: threading.Event) -> OtaManager:
-    return OtaManager(releases, outbox, report=reports, restart=restarted.set, poll_s=0.05,
-                      release_public_key=keys.command_public_raw)
+    trust = ReleaseTrust(releases.root)  # the offline release key pinned (tests/test_ota.py signs with it)
+    if trust.key() is None:
+        trust.pin(RELEASE_KEY.public_key().public_bytes_raw())
+    return OtaManager(releases, outbox, report=reports, restart=restarted.set, poll_s=0.05, trust=trust)
 
 
 def switched_with_migration(releases: Releases, outbox: Outbox, device: DeviceConfig, keys: CentralKeys,
@@ -146,7 +155,7 @@ def switched_with_migration(releases: Releases, outbox: Outbox, device: DeviceCo
     """The old release takes the update and switches; 2.0.0 starts, migrates to 0005, takes submissions.
     Returns the command id and the ids of the submissions taken under 2.0.0."""
     home, url = served
-    args = update_args(keys, home, NEW, release_archive(tmp_path / "new.tar.gz", NEW, **archive), base_url=url,
+    args = signed_update(home, NEW, release_archive(tmp_path / "new.tar.gz", NEW, **archive), base_url=url,
                        health_timeout_s=60)
     restarted = threading.Event()
     old = manager(releases, outbox, keys, Reports(), restarted)
@@ -161,7 +170,7 @@ def switched_with_migration(releases: Releases, outbox: Outbox, device: DeviceCo
     start = subprocess.run([str(releases.path(NEW) / "start"), str(outbox.path)], capture_output=True, text=True,
                            timeout=60)
     assert start.returncode == 0, start.stdout + start.stderr
-    assert revision_in(outbox.path) == "0005" and "channel" in columns(outbox.path, "outbox")
+    assert revision_in(outbox.path) == NEXT and "channel" in columns(outbox.path, "outbox")
     assert outbox.path.with_name(f"{OUTBOX_FILE}.bak-{HEAD}").exists()
     # ... and takes submissions (the copy does not have these: restoring it would lose them).
     added = [outbox.enqueue_submission(device, "MZ-NEW-002", FIELDS).message_id for _ in range(4)]
@@ -189,7 +198,7 @@ def test_rollback_downgrades_the_outbox_with_the_new_release_and_every_row_reach
         daemon.stop()
         new.stop()
     result = reports.final()
-    assert (result["ok"], result["reason"], result["schema"]) == (False, ROLLED_BACK, "downgraded 0005->0004")
+    assert (result["ok"], result["reason"], result["schema"]) == (False, ROLLED_BACK, f"downgraded {NEXT}->{HEAD}")
     assert (result["running_version"], result["to_version"], reports[0][0]) == (OLD, NEW, command_id)
     assert "health script exited with status 1" in result["detail"]
     assert releases.current_version() == OLD
@@ -241,7 +250,7 @@ def test_the_guard_downgrades_too_and_the_old_release_reports_it(
         old_outbox.close()
     result = reports.final()
     assert (result["reason"], result["schema"], result["running_version"]) == (
-        ROLLED_BACK, "downgraded 0005->0004", OLD)
+        ROLLED_BACK, f"downgraded {NEXT}->{HEAD}", OLD)
     assert "guard" in result["detail"] and reports[0][0] == command_id
 
 
@@ -258,10 +267,10 @@ def test_a_broken_downgrade_with_new_rows_holds_the_new_release_and_loses_nothin
     new._rollback(state, "the health script exited with status 1")  # what _confirm calls on a failed check
     result = reports.final()
     assert (result["ok"], result["reason"], result["running_version"]) == (False, "rollback_held", NEW)
-    assert result["schema"].startswith("not downgraded 0005->0004") and "never tested" in result["schema"]
+    assert result["schema"].startswith(f"not downgraded {NEXT}->{HEAD}") and "never tested" in result["schema"]
     assert "held" in result["detail"] and "keeps running" in result["detail"]
     assert releases.current_version() == NEW and not restarted.is_set()
-    assert revision_in(outbox.path) == "0005" and rows(outbox.path) == kept  # untouched: nothing lost
+    assert revision_in(outbox.path) == NEXT and rows(outbox.path) == kept  # untouched: nothing lost
     held = releases.load_state()
     assert held is not None and held.phase == HELD and held.reported
     assert guard_check(releases, now=time.time() + 3600) is None  # the guard leaves a held release alone
@@ -281,7 +290,7 @@ def test_the_guard_holds_too_when_the_downgrade_fails_with_new_rows(
     out = subprocess.run([sys.executable, "-m", "sync.ota", "guard", "--root", str(releases.root)],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "rollback held" in out.stdout, out.stdout + out.stderr
-    assert releases.current_version() == NEW and revision_in(outbox.path) == "0005" and rows(outbox.path) == kept
+    assert releases.current_version() == NEW and revision_in(outbox.path) == NEXT and rows(outbox.path) == kept
     reports = Reports()
     manager(releases, outbox, central_keys, reports, threading.Event()).resume()  # 2.0.0 reports it
     result = reports.final()
@@ -294,14 +303,14 @@ def test_a_broken_downgrade_with_nothing_new_restores_the_copy(
         served: tuple[Path, str], tmp_path: Path) -> None:
     before = [outbox.enqueue_submission(device, "MZ-OLD-001", FIELDS).message_id for _ in range(2)]
     home, url = served
-    args = update_args(central_keys, home, NEW, release_archive(tmp_path / "n.tar.gz", NEW, broken_downgrade=True),
+    args = signed_update(home, NEW, release_archive(tmp_path / "n.tar.gz", NEW, broken_downgrade=True),
                        base_url=url)
     old = manager(releases, outbox, central_keys, Reports(), threading.Event())
     old.start_update("0190a0a0-0000-7000-8000-00000000000b", args)
     old.join(30)
     assert subprocess.run([str(releases.path(NEW) / "start"), str(outbox.path)], timeout=60).returncode == 0
     state = releases.load_state()
-    assert state is not None and revision_in(outbox.path) == "0005"
+    assert state is not None and revision_in(outbox.path) == NEXT
     reports, restarted = Reports(), threading.Event()
     manager(releases, outbox, central_keys, reports, restarted)._rollback(state, "unhealthy")
     result = reports.final()
@@ -371,9 +380,9 @@ def test_the_schema_tool_refuses_bad_input_clearly(tmp_path: Path, device: Devic
     # A database from a release these scripts do not know: refused, untouched.
     future = tmp_path / "future"
     shutil.copytree(MIGRATIONS, future, ignore=shutil.ignore_patterns("__pycache__"))
-    (future / "versions" / "0005_channel.py").write_text(MIGRATION_0005.replace("@BROKEN@", "pass"), "utf-8")
+    (future / "versions" / f"{NEXT}_channel.py").write_text(migration_text("pass"), "utf-8")
     assert tool("upgrade", "--db", str(db), "--migrations", str(future))[0] == 0
     code, answer = tool("downgrade", "--db", str(db), "--to", "0003")
-    assert code == 3 and "0005" in answer["error"] and answer["revision"] == "0005"
+    assert code == 3 and NEXT in answer["error"] and answer["revision"] == NEXT
     assert rows(db) == kept
     assert record(db, MIGRATIONS)["head"] == HEAD

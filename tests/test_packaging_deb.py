@@ -12,6 +12,8 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -20,14 +22,18 @@ from sync.outbox.store import Outbox
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD_DEB = ROOT / "packaging" / "build-deb"
-COMMANDS = ("kiosk", "kiosk-syncd", "kiosk-central", "kiosk-scan", "kiosk-sim")
+COMMANDS = ("kiosk", "kiosk-syncd", "kiosk-scan")
 REQUIRED_DEPENDS = ("libegl1", "libfontconfig1", "libpulse0", "fonts-wqy-microhei", "libzbar0", "cage")
 
 
 def fake_bundle(folder: Path, version: str) -> Path:
     folder.mkdir(parents=True)
     exe = folder / "street-kiosk"
-    exe.write_text(f"#!/bin/sh\necho street-kiosk {version} \"$KIOSK_HOME\" \"$@\"\n", encoding="utf-8")
+    # `-m MODULE` runs the product's module from this tree, as the bundle runs its own (packaging/entry.py):
+    # postinst uses it to switch through the health gate (sync.ota.adopt).
+    exe.write_text("#!/bin/sh\n"
+                   f"if [ \"$1\" = -m ]; then shift; PYTHONPATH='{ROOT}' exec '{sys.executable}' -m \"$@\"; fi\n"
+                   f"echo street-kiosk {version} \"$KIOSK_HOME\" \"$@\"\n", encoding="utf-8")
     exe.chmod(0o755)
     for cmd in COMMANDS:
         (folder / cmd).symlink_to("street-kiosk")
@@ -82,7 +88,7 @@ def test_the_package_holds_the_release_units_rules_and_conffiles(debs: dict[str,
 def test_maintainer_scripts_are_posix_sh_and_handle_every_dpkg_action(tmp_path: Path, debs: dict[str, Path]) -> None:
     control = tmp_path / "control"
     subprocess.run(["dpkg-deb", "--control", str(debs["0.1.0"]), str(control)], check=True)
-    for script in ("postinst", "prerm", "postrm"):
+    for script in ("preinst", "postinst", "prerm", "postrm"):
         path = control / script
         assert path.stat().st_mode & stat.S_IXUSR
         assert path.read_text(encoding="utf-8").startswith("#!/bin/sh\n")
@@ -199,7 +205,17 @@ def test_install_upgrade_keeps_data_remove_keeps_it_purge_deletes_it(tmp_path: P
     assert done.returncode == 0, done.stderr
     assert root.status() == "install ok installed 0.2.0"
     assert os.readlink(root / "opt/street-kiosk/current") == "releases/0.2.0"
-    assert not (root / "opt/street-kiosk/releases/0.1.0").exists()
+    # dpkg deleted its own 0.1.0, but preinst kept it (hard links) so the switch has the update's health gate and
+    # somewhere to go back to: 0.1.0 is back, as the daemon's to prune once 0.2.0 is confirmed.
+    from sync.ota.switch import SWITCHED, Releases
+
+    old_exe = root / "opt/street-kiosk/releases/0.1.0/street-kiosk"
+    assert "echo street-kiosk 0.1.0 " in old_exe.read_text(encoding="utf-8")
+    assert old_exe.stat().st_uid == uid and old_exe.stat().st_mode & stat.S_IXUSR
+    state = Releases(root / "opt/street-kiosk").load_state()
+    assert state is not None and (state.phase, state.version, state.previous) == (SWITCHED, "0.2.0", "0.1.0")
+    assert state.extra["baseline"] == {"ui": False, "selftest": None}  # no UI has run in this throwaway root
+    assert not (root / "opt/.street-kiosk-keep").exists()  # no kept copy left behind
     assert digest_tree(data) == kept
     assert digest_tree(config) == kept_config  # the edited conffile and the technician's key are kept
     assert root.account("kiosk") == user  # same account, same ids
@@ -243,3 +259,103 @@ def test_a_bad_version_or_a_missing_bundle_is_refused(tmp_path: Path) -> None:
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "not a Debian version" in bad.stderr
     assert not list(tmp_path.glob("*.deb"))
+
+
+def test_a_deb_never_downgrades_a_newer_over_the_air_release(tmp_path: Path, debs: dict[str, Path]) -> None:
+    """Issue 17 finding 8: postinst switched `current` unconditionally, so a .deb could silently downgrade a release
+    an OTA update had installed, and skipped the health gate."""
+    root = ThrowawayRoot(tmp_path / "root")
+    assert root.dpkg("--install", str(debs["0.1.0"])).returncode == 0
+    opt = root / "opt/street-kiosk"
+    shutil.copytree(opt / "releases/0.1.0", opt / "releases/0.3.0", symlinks=True)  # what sync.ota unpacks
+    (opt / "releases/0.3.0/VERSION").write_text("0.3.0\n", encoding="utf-8")
+    (opt / "current").unlink()
+    (opt / "current").symlink_to("releases/0.3.0")
+
+    done = root.dpkg("--install", str(debs["0.2.0"]))
+    assert done.returncode == 0, done.stderr
+    assert os.readlink(opt / "current") == "releases/0.3.0" and "0.3.0" in done.stderr  # kept, and said so
+    assert (opt / "releases/0.2.0/street-kiosk").exists() and not (opt / "ota_state.json").exists()
+
+    # A newer package does switch, through the update's health gate: the daemon confirms it or the guard goes
+    # back to the over-the-air release, which is still there.
+    done = root.dpkg("--install", str(build_deb(tmp_path, "0.4.0")))
+    assert done.returncode == 0, done.stderr
+    assert os.readlink(opt / "current") == "releases/0.4.0"
+    from sync.ota.switch import SWITCHED, Releases
+
+    state = Releases(opt).load_state()
+    assert state is not None and (state.phase, state.version, state.previous) == (SWITCHED, "0.4.0", "0.3.0")
+    assert state.deadline > state.switched_at and (opt / "releases/0.3.0").is_dir()
+
+
+def test_a_deb_upgrade_over_an_ota_release_gets_the_updates_whole_health_gate(tmp_path: Path,
+                                                                             debs: dict[str, Path]) -> None:
+    """Issue 17: the .deb switched `current` with a deadline only (no baseline), so the new release counted as healthy
+    once the daemon was up even if its UI never drew the attract screen, and a rollback could not take the outbox
+    back. Now postinst records what an update records and the daemon's manager rolls such a release back."""
+    from sync.ota import liveness
+    from sync.ota.health import kiosk_gate
+    from sync.ota.manager import OtaManager
+    from sync.ota.schema import code_head
+    from sync.ota.switch import ROLLED_BACK, SWITCHED, Releases
+    from sync.ota.trust import ReleaseTrust
+    from sync.outbox.store import MIGRATIONS
+
+    root = ThrowawayRoot(tmp_path / "root")
+    assert root.dpkg("--install", str(debs["0.1.0"])).returncode == 0
+    opt, home = root / "opt/street-kiosk", root / "var/lib/kiosk"
+    shutil.copytree(opt / "releases/0.1.0", opt / "releases/0.3.0", symlinks=True)  # an over-the-air release
+    shutil.copytree(MIGRATIONS, opt / "releases/0.3.0/_internal/sync/outbox/migrations")  # as the bundle has them
+    (opt / "current").unlink()
+    (opt / "current").symlink_to("releases/0.3.0")
+    Outbox(home / "outbox.db").close()
+    now = time.time()  # the running kiosk: its UI is alive, drew the attract screen, two drivers pass
+    liveness.write_record(home, {"pid": os.getpid(), "release": "0.3.0", "started_at": now - 60, "beat_at": now,
+                                 "attract_at": now - 55, "starts": [now - 60],
+                                 "selftest": {"printer": True, "idcard": True, "camera.scanner": False}})
+
+    done = root.dpkg("--install", str(build_deb(tmp_path, "0.4.0")))
+    assert done.returncode == 0, done.stderr
+    assert "through the update's health gate" in done.stderr
+    assert os.readlink(opt / "current") == "releases/0.4.0"
+    assert (opt / "ota_state.json").stat().st_uid == int((root.account("kiosk") or ["", "", "-1"])[2])
+    releases = Releases(opt)
+    state = releases.load_state()
+    assert state is not None and (state.phase, state.version, state.previous) == (SWITCHED, "0.4.0", "0.3.0")
+    assert state.extra["source"] == "dpkg"
+    assert state.extra["baseline"] == {"ui": True, "selftest": {"printer": True, "idcard": True,
+                                                                "camera.scanner": False}}
+    assert state.extra["schema"]["db"] == str(home / "outbox.db")
+    assert state.extra["schema"]["head"] == code_head(MIGRATIONS)  # from the running release's own scripts
+
+    # The daemon's gate: up and connected is not enough while the new release's UI has not drawn the attract screen
+    # (with the old state's empty baseline this said "healthy").
+    online = {"connected": "1", "connected_since": str(now + 5)}
+    gate = kiosk_gate(states=online, started_at=now, version="0.4.0", switched_at=state.switched_at,
+                      before=state.extra["baseline"], ui_home=home, ask=lambda _home: True)
+    assert not gate.ok and "has not started" in gate.why
+    liveness.write_record(home, {"pid": os.getpid(), "release": "0.4.0", "started_at": state.switched_at + 1,
+                                 "beat_at": time.time(), "attract_at": state.switched_at + 2,
+                                 "selftest": {"printer": False, "idcard": True, "camera.scanner": False}})
+    gate = kiosk_gate(states=online, started_at=now, version="0.4.0", switched_at=state.switched_at,
+                      before=state.extra["baseline"], ui_home=home, ask=lambda _home: True)
+    assert (gate.ok, gate.final) == (False, True) and "printer" in gate.why
+
+    # ...and the daemon's update manager, finding it unconfirmed at the deadline, goes back to the OTA release.
+    reports: list[tuple[bool, str, dict[str, object] | None]] = []
+    outbox = Outbox(home / "outbox.db")
+    try:
+        manager = OtaManager(releases, outbox, report=lambda _c, _a, ok, reason, _d, facts: reports.append(
+                                 (ok, reason, facts)),
+                             restart=lambda: None, trust=ReleaseTrust(home), clock=lambda: state.deadline + 1,
+                             ui_home=home)
+        manager.resume()
+    finally:
+        outbox.close()
+    assert os.readlink(opt / "current") == "releases/0.3.0"
+    after = releases.load_state()
+    assert after is not None and after.phase == ROLLED_BACK
+    assert [(ok, reason) for ok, reason, _ in reports] == [(False, "rolled_back")]
+    assert reports[0][2] is not None and reports[0][2]["source"] == "dpkg"
+    assert reports[0][2]["schema"].startswith("unchanged")  # type: ignore[union-attr]

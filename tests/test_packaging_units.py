@@ -86,6 +86,17 @@ def test_the_daemon_is_notify_with_a_watchdog_and_always_restarts() -> None:
     assert unit("kiosk-syncd.service")["Unit"]["StartLimitIntervalSec"] == ["0"]  # never gives up
 
 
+def test_the_ui_has_a_watchdog_fed_by_its_ui_thread() -> None:
+    """Finding 2 of issue 17: a frozen UI is restarted. The UI is cage's child, so any process of the unit may
+    notify; READY=1 comes once the attract screen is drawn (kiosk/liveness.py)."""
+    service = unit("kiosk-ui.service")["Service"]
+    assert service["Type"] == ["notify"] and service["NotifyAccess"] == ["all"]
+    assert 0 < int(service["WatchdogSec"][0]) <= 60 and service["Restart"] == ["always"]
+    assert int(service["TimeoutStartSec"][0]) >= 60  # the first start builds font and QML caches
+    session = (ROOT / "packaging/session/kiosk-session").read_text(encoding="utf-8")
+    assert "KIOSK_RELEASE_DIR" in session  # the UI names its release in its liveness record
+
+
 def test_both_services_are_hardened_and_write_only_where_they_must() -> None:
     for name, writable in (("kiosk-syncd.service", {"/var/lib/kiosk", "/opt/street-kiosk"}),
                            ("kiosk-ui.service", {"/var/lib/kiosk"})):

@@ -1,4 +1,4 @@
-"""The central on PostgreSQL: a private cluster (sync.postgres), the Alembic migrations, ingest end to end
+"""The central on PostgreSQL: a private cluster (devtools.postgres), the Alembic migrations, ingest end to end
 with the real broker and kiosks, duplicates, attachments, and two workers on one shared subscription.
 
 The last group pins what breaks on PostgreSQL but not on SQLite (deadlocks between workers, column
@@ -23,20 +23,20 @@ import psycopg
 import pytest
 from sqlalchemy import event, inspect, text
 
-from sync.broker import MosquittoBroker
-from sync.central.ingest import IngestWorker
-from sync.central.keys import CentralKeys
-from sync.central.messages import Incoming, Refused, parse
-from sync.central.store import CentralStore
-from sync.daemon.backoff import Backoff
+from central.ingest import IngestWorker
+from central.keys import CentralKeys
+from central.messages import Incoming, Refused, parse
+from central.store import CentralStore
+from devtools.broker import MosquittoBroker
+from devtools.postgres import PrivatePostgres
 from sync.daemon.service import SyncDaemon
 from sync.device import OUTBOX_FILE, DeviceConfig
-from sync.mqtt import new_client
 from sync.outbox.store import CHUNK_BYTES, Attachment, Outbox
-from sync.postgres import PrivatePostgres
 from sync.protocol import topics
 from sync.protocol.envelope import Envelope
 from sync.protocol.sealing import open_sealed
+from sync.runtime.backoff import Backoff
+from sync.runtime.mqtt import new_client
 from tests.helpers import TEST_KEYRING, make_device, resign, start_daemon, track, wait_until
 
 FIELDS = [{"id": "applicant_name", "kind": "name", "label": "申请人姓名", "value": "钱七"},
@@ -227,7 +227,7 @@ def test_two_workers_touching_two_kiosks_in_opposite_order_both_commit(
     (an OperationalError, not the IntegrityError ``apply`` retries), and in a live IngestWorker that
     exception ends the worker's thread.
 
-    Fix (sync/central/store.py): update ``devices`` once per batch, in sorted device-id order, at the end
+    Fix (central/store.py): update ``devices`` once per batch, in sorted device-id order, at the end
     of ``_apply`` (collect the ids instead of calling ``_seen`` per item); and in ``apply`` retry the whole
     batch (bounded, e.g. 5 times with a short jittered sleep) on ``sqlalchemy.exc.OperationalError`` /
     ``DBAPIError`` whose ``orig.sqlstate`` is ``40P01`` (deadlock) or ``40001`` (serialization failure).
@@ -287,7 +287,7 @@ def test_a_poison_message_does_not_stop_the_ingest_worker(tmp_path: Path, broker
                                                           central_keys: CentralKeys, store: CentralStore) -> None:
     """After one message the store cannot take, later good messages must still be stored and acked.
 
-    Fix (sync/central/ingest.py ``_flush``): wrap ``self.store.apply(batch)`` in ``try/except Exception``;
+    Fix (central/ingest.py ``_flush``): wrap ``self.store.apply(batch)`` in ``try/except Exception``;
     on failure apply item by item, ack what commits, put each item that still fails in ``Ack.rejected``
     with reason "cannot be stored" (logged without personal data), and keep the thread running.
     """
@@ -321,12 +321,12 @@ def test_first_start_of_several_central_processes_at_once(pg_url: str) -> None:
     On SQLite ``BEGIN IMMEDIATE`` serialises them; on PostgreSQL both try to create ``alembic_version``
     and all but one fail with DuplicateTable.
 
-    Fix (sync/sqlite.py ``upgrade``): on PostgreSQL take a transaction-scoped advisory lock first:
+    Fix (sync/runtime/sqlite.py ``upgrade``): on PostgreSQL take a transaction-scoped advisory lock first:
     ``if conn.dialect.name == "postgresql": conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7406001)")``
     (any fixed key) inside ``with engine.begin() as conn:`` before ``command.upgrade``.
     """
     # Imports first, then all three upgrade at the same wall-clock instant.
-    code = ("import sys, time; from sync.central.store import CentralStore; "
+    code = ("import sys, time; from central.store import CentralStore; "
             "time.sleep(max(0.0, float(sys.argv[2]) - time.time())); CentralStore(sys.argv[1]).close()")
     start_at = str(time.time() + 4.0)
     procs = [subprocess.Popen([sys.executable, "-c", code, pg_url, start_at], cwd=ROOT, stderr=subprocess.PIPE)

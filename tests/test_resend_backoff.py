@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from sync.broker import SHIPPED_CONFIG, MosquittoBroker
-from sync.central.keys import CentralKeys
+from central.keys import CentralKeys
+from devtools.broker import SHIPPED_CONFIG, MosquittoBroker
 from sync.daemon.resend import ResendPolicy, requeue_due
 from sync.device import OUTBOX_FILE
 from sync.outbox.store import Outbox

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from sync.broker import MosquittoBroker
-from sync.central.keys import CentralKeys
-from sync.central.models import Device, TelemetrySample
-from sync.central.retention import RetentionTask, purge_telemetry, telemetry_days
-from sync.central.store import CentralStore
+from central.keys import CentralKeys
+from central.models import Device, TelemetrySample
+from central.retention import RetentionTask, purge_telemetry, telemetry_days
+from central.store import CentralStore
+from devtools.broker import MosquittoBroker
 from tests.helpers import wait_until
 
 CENTRAL_CLI = str(Path(sys.executable).with_name("kiosk-central"))

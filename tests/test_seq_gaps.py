@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from sync.broker import MosquittoBroker
-from sync.central import fleet, sequences
-from sync.central.keys import CentralKeys
+from central import fleet, sequences
+from central.keys import CentralKeys
+from devtools.broker import MosquittoBroker
 from sync.device import OUTBOX_FILE, DeviceConfig
 from sync.outbox.models import State
 from sync.outbox.store import Outbox, open_outbox

@@ -87,7 +87,7 @@ def svc(qapp: Any, tmp_path: Path, outbox: Outbox, device: DeviceConfig) -> Iter
     (home / "drivers.json").write_text(json.dumps(default_sim_config(home)), encoding="utf-8")
     dev, sys = fake_roots(tmp_path)
     u = open_ui(tmp_path, outbox, device)
-    u.service.dev_root, u.service.sys_root = dev, sys
+    u.service.configPage.dev_root, u.service.configPage.sys_root = dev, sys
     enter_service(u)
     ui.tap_named(u.window, "svcPage_config")
     ui.wait_for_item(u.window, "configPage")
@@ -102,13 +102,13 @@ def test_a_valid_change_is_written_atomically_with_a_bak_audited_and_announced(
     before = (home / "drivers.json").read_bytes()
     texts = u.texts()
     assert "证件摄像头" in texts and "USB2.0 HD UVC WebCam" in texts and "串口 ttyUSB0" in texts  # the choices
-    roles = u.service.deviceRoles
+    roles = u.service.configPage.deviceRoles
     doc = next(r for r in roles if r["role"] == "camera.document")
     assert doc["selected"] == "sim"
     i = [c["key"] for c in doc["choices"]].index(str(dev / "video0"))
     tap_choice(u, f"dev_camera.document_{i}")
     assert ui.process_events_until(
-        lambda: next(r for r in u.service.deviceRoles if r["role"] == "camera.document")["selected"]
+        lambda: next(r for r in u.service.configPage.deviceRoles if r["role"] == "camera.document")["selected"]
         == str(dev / "video0"), 2)
     ui.tap_named(u.window, "devSave")
     assert ui.process_events_until(lambda: "设备设置已保存" in u.service.message, 2), u.service.message
@@ -129,7 +129,7 @@ def test_a_valid_change_is_written_atomically_with_a_bak_audited_and_announced(
 def test_a_device_that_is_gone_is_refused_and_nothing_is_written(svc: tuple[Ui, Path], outbox: Outbox) -> None:
     u, dev = svc
     before = (u.home / "drivers.json").read_bytes()
-    idcard = next(r for r in u.service.deviceRoles if r["role"] == "idcard")
+    idcard = next(r for r in u.service.configPage.deviceRoles if r["role"] == "idcard")
     i = [c["key"] for c in idcard["choices"]].index(str(dev / "ttyUSB0"))
     tap_choice(u, f"dev_idcard_{i}")
     (dev / "ttyUSB0").unlink()  # unplugged after the list was shown

@@ -22,18 +22,18 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from sync.broker import MosquittoBroker
-from sync.central.keys import CentralKeys
+from central.keys import CentralKeys
+from devtools.broker import MosquittoBroker
 from sync.daemon.ackcheck import ALARM_CODE, AckGate
 from sync.daemon.service import SyncDaemon
 from sync.device import OUTBOX_FILE, DeviceConfig
-from sync.mqtt import new_client
 from sync.outbox.store import Outbox
 from sync.protocol import acksign, topics
 from sync.protocol.commands import CommandRefused, verify_command
 from sync.protocol.envelope import Ack, EnvelopeError
 from sync.protocol.signing import public_key
 from sync.protocol.signing import verify as verify_envelope
+from sync.runtime.mqtt import new_client
 from tests.helpers import make_device, start_central, start_daemon, wait_until
 
 FIELDS = [{"id": "applicant_name", "kind": "name", "label": "申请人姓名", "value": "吴九"}]
@@ -115,6 +115,9 @@ def test_forged_acks_change_nothing_and_the_real_one_later_does(tmp_path: Path, 
         for payload in forgeries:
             forger.ack(device.device_id, payload)
         wait_until(lambda: daemon.ack_gate.refused_total == len(forgeries), 10, "every forgery refused")
+        # The gate counts a refusal first and queues its alarm after (a SQLite commit, which a busy machine can
+        # delay past the count): wait for the alarms themselves before reading them (issue 22).
+        wait_until(lambda: len(_alarms(outbox)) >= 3, 10, "an alarm queued for each reason")
         assert dict(daemon.ack_gate.refused) == {"unsigned": 2, "bad_signature": 2, "malformed": 1}
         assert _state(outbox, mid) == ("sent", True)  # not acked, not rejected, body kept
         assert outbox.counts_by_kind()["submission"] == {"pending": 0, "sent": 1, "acked": 0, "rejected": 0}

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from sync.broker import MosquittoBroker
-from sync.central.ca import FleetCA, common_name
-from sync.central.keys import CentralKeys
+from central.ca import FleetCA, common_name
+from central.keys import CentralKeys
+from devtools.broker import MosquittoBroker
+from devtools.sim import SITE_NAMES, SimError, SimFleet, fictional_fields, fictional_id_number
 from sync.protocol.masking import mask_field
-from sync.sim import SITE_NAMES, SimError, SimFleet, fictional_fields, fictional_id_number
 from tests.helpers import Central, sim_enroll, start_central, wait_until
 
 SIM = str(Path(sys.executable).with_name("kiosk-sim"))
@@ -180,8 +180,8 @@ def test_cli_tls_needs_an_mqtts_broker(tmp_path: Path, central_keys: CentralKeys
 
 
 def test_tls_identity_is_kept_while_current_and_replaced_for_another_ca(tmp_path: Path) -> None:
-    from sync.central.ca import CAError
-    from sync.provision_tls import issue_kiosk_identity, load_ca
+    from central.ca import CAError
+    from devtools.provision_tls import issue_kiosk_identity, load_ca
 
     ca = load_ca(FleetCA.open(tmp_path / "central").folder)
     home = tmp_path / "kiosk"

@@ -8,7 +8,7 @@ the central's CA, the central serves on mqtts://, and every broker restart reins
 The same soak also runs over a plain TCP broker (the development set-up; ``bench.soak`` without ``--tls``):
 each variant costs about 70 s on a quiet 2-core machine.
 
-The fault times are the experiment's seeded schedule (``sync.soak.schedule``); every other wait in the soak
+The fault times are the experiment's seeded schedule (``devtools.soak.schedule``); every other wait in the soak
 is on a condition with a deadline. ``bench/soak.py`` runs the long one (docs/BENCHMARKS.md, "Soak").
 """
 
@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from sync.soak import SoakError, SoakSettings, rss_kb, run_soak, schedule
+from devtools.soak import SoakError, SoakSettings, rss_kb, run_soak, schedule
 
 CI = SoakSettings(kiosks=10, seconds=60.0, rate=10.0, broker_restarts=1, central_restarts=1, daemon_kills=2,
                   daemon_down_s=(3.0, 15.0), heartbeat_s=5, offline_alarm_s=5.0, evaluate_every_s=1.0,
@@ -139,7 +139,7 @@ def test_schedule_is_seeded_and_isolates_the_alarm_probe() -> None:
     (["--home", "/tmp", "--poll", "0"], "--poll and --wait must be positive"),
 ])
 def test_paced_daemon_refuses_a_home_it_cannot_use(args: list[str], message: str) -> None:
-    out = subprocess.run([sys.executable, "-m", "sync.soak_daemon", *args], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-m", "devtools.soak_daemon", *args], capture_output=True, text=True,
                          timeout=60, cwd=ROOT)
     assert out.returncode == 2
     assert message in out.stderr

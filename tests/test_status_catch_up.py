@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from sync.broker import MosquittoBroker
-from sync.central.keys import CentralKeys
-from sync.central.status_push import catch_up, set_status
+from central.keys import CentralKeys
+from central.status_push import catch_up, set_status
+from devtools.broker import MosquittoBroker
 from sync.daemon.commands import CommandExecutor
 from sync.daemon.service import SyncDaemon
 from sync.device import DeviceConfig

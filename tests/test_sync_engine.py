@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sync.broker import MosquittoBroker
-from sync.central.keys import CentralKeys
-from sync.central.messages import Refused, parse
+from central.keys import CentralKeys
+from central.messages import Refused, parse
+from devtools.broker import MosquittoBroker
 from sync.device import OUTBOX_FILE, DeviceConfig
 from sync.outbox.store import CHUNK_BYTES, Attachment, Limits, Outbox, OutboxFull, open_outbox
 from sync.protocol import topics

@@ -18,21 +18,21 @@ import paho.mqtt.client as mqtt
 import pytest
 from cryptography import x509
 
+from central.ca import FleetCA, new_key
+from central.cert_service import CertService, drop_connection, revoke
+from central.enrolment import issue_token
+from central.ingest import IngestWorker
+from central.keys import CentralKeys
+from central.store import CentralStore
+from devtools.broker import MosquittoBroker
 from kiosk.service_mode.provisioning import provision
-from sync.broker import MosquittoBroker
-from sync.central.ca import FleetCA, new_key
-from sync.central.cert_service import CertService, drop_connection, revoke
-from sync.central.enrolment import issue_token
-from sync.central.ingest import IngestWorker
-from sync.central.keys import CentralKeys
-from sync.central.store import CentralStore
-from sync.daemon.backoff import Backoff
 from sync.daemon.renewal import identity_pem, tls_files
 from sync.daemon.service import SyncDaemon
 from sync.device import DeviceConfig
-from sync.mqtt import TlsFiles, new_client
 from sync.outbox.store import open_outbox
 from sync.protocol.enrolment import make_csr
+from sync.runtime.backoff import Backoff
+from sync.runtime.mqtt import TlsFiles, new_client
 from tests.helpers import wait_until
 
 FIELDS = [{"id": "applicant_name", "kind": "name", "label": "申请人姓名", "value": "周八"}]
@@ -277,7 +277,7 @@ def test_certificate_renewed_before_expiry_without_losing_queued_submissions(fle
 
 
 def test_bad_enrolment_and_renewal_requests_are_refused_and_lose_nothing(fleet: Fleet, tmp_path: Path) -> None:
-    from sync.central import cert_service
+    from central import cert_service
     from sync.protocol import enrolment as proto
 
     issued = issue_token(fleet.store, fleet.keys, site="S", broker_url=fleet.broker.url,
@@ -335,7 +335,7 @@ def test_cli_ca_and_revoke(tmp_path: Path) -> None:
     assert json.loads(done.stdout)["device_id"] == "kiosk-gone"
     store = CentralStore(f"sqlite:///{home / 'central.db'}")
     try:
-        from sync.central.cert_service import revoked_devices
+        from central.cert_service import revoked_devices
 
         assert revoked_devices(store) == {"kiosk-gone"}
     finally:

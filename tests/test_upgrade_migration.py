@@ -1,5 +1,6 @@
 """Schema upgrades on a kiosk: the previous schema's queue survives, a failed migration is undone from the
-backup, and a schema newer than the code is refused untouched (sync/upgrade.py through sync/sqlite.py)."""
+backup, and a schema newer than the code is refused untouched (sync/runtime/upgrade.py through
+sync/runtime/sqlite.py)."""
 
 from __future__ import annotations
 
@@ -12,15 +13,14 @@ import time
 from pathlib import Path
 
 import pytest
-from alembic import command
-from alembic.config import Config
 
-from sync.central.store import MIGRATIONS as CENTRAL_MIGRATIONS
-from sync.central.store import CentralStore
+from central.store import MIGRATIONS as CENTRAL_MIGRATIONS
+from central.store import CentralStore
 from sync.device import OUTBOX_FILE
 from sync.outbox.store import MIGRATIONS, Outbox
-from sync.sqlite import sqlite_engine, upgrade
-from sync.upgrade import MigrationFailed, SchemaTooNew, script_directory
+from sync.runtime.sqlite import sqlite_engine, upgrade
+from sync.runtime.upgrade import MigrationFailed, SchemaTooNew, script_directory
+from tests.helpers import upgrade_to
 
 ROOT = Path(__file__).resolve().parents[1]
 PREVIOUS = "0003"  # the outbox schema the first deployed kiosks carry
@@ -42,13 +42,7 @@ def digest(db: Path) -> str:
 
 
 def make_outbox_at(db: Path, revision: str) -> None:
-    engine = sqlite_engine(db)
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
-    engine.dispose()
+    upgrade_to(sqlite_engine(db), MIGRATIONS, revision)
 
 
 def seed_0003_rows(db: Path, pending: int, acked: int) -> dict[str, bytes]:

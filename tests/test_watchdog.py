@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from sync.broker import MosquittoBroker
-from sync.central.commands import publish
-from sync.daemon.backoff import Backoff
+from central.commands import publish
+from devtools.broker import MosquittoBroker
+from devtools.processes import stop_process
 from sync.daemon.service import SyncDaemon
 from sync.daemon.watchdog import LoopWatchdog, Notifier, watchdog_interval_s
 from sync.device import DeviceConfig
 from sync.outbox.store import Outbox
-from sync.processes import stop_process
+from sync.runtime.backoff import Backoff
 
 
 class FakeSystemd:

@@ -80,11 +80,16 @@ def test_empty_frames_give_nothing(kind):
 @pytest.mark.parametrize("kind", ["clutter", "noise"])
 def test_empty_1080p_frames_exit_before_any_rescue(kind):
     # The live loop decodes every camera frame: an empty frame must stop at the gate (the two
-    # zxing-cpp passes), never reach the per-crop rescue. Counted, not timed.
+    # zxing-cpp passes), or at a full-resolution look at code-like texture (printed text in a
+    # cluttered scene) and one cheap zxing-cpp strategy a frame on it; never at the expensive
+    # engines. Counted, not timed.
     p = DecodePipeline(LIVE)
     for i in range(3):
         assert p.decode(empty_frame(kind, i, 3)) == []
-    assert p.stats.early_exit == 3
+    assert not set(p.stats.attempts) & {"contrast", "pyzbar", "opencv"}
+    assert sum(v for k, v in p.stats.attempts.items() if k != "full-res") <= 3 * p.max_candidates
+    if kind == "noise":
+        assert p.stats.early_exit == 3
 
 
 def _code_frame(qr, module: int, size: tuple[int, int], at: tuple[int, int], invert: bool = False):
@@ -150,8 +155,11 @@ def test_grayscale_bgra_and_tiny_inputs(samples):
     assert p.decode(gray[:10, :10]) == []
 
 
-def test_thread_safe_on_workers(samples):
-    p = DecodePipeline(LIVE)
+@pytest.mark.parametrize("mode", [STILL, LIVE])
+def test_thread_safe_on_workers(samples, mode):
+    # A live pipeline carries tracked regions from frame to frame (and stops by a time budget), so
+    # which frame reads a hard code can depend on the order; the still pipeline has no such state.
+    p = DecodePipeline(mode, rescue_budget_ms=None, soft_budget_ms=0)
     subset = samples[:8]
     expected = [_hit(p.decode(s.image), s) for s in subset]
     got: dict[int, bool] = {}
@@ -164,8 +172,11 @@ def test_thread_safe_on_workers(samples):
         t.start()
     for t in threads:
         t.join(timeout=30)
-    assert [got[i] for i in range(len(subset))] == expected
-    assert p.stats.frames == 2 * len(subset)
+    if mode == STILL:
+        assert [got[i] for i in range(len(subset))] == expected
+    else:
+        assert sum(got.values()) >= sum(expected) - 1
+    assert p.stats.frames == 2 * len(subset) and p.stats.engine_errors == 0
 
 
 class FakeClock:

@@ -35,13 +35,13 @@ def test_default_sim_config_builds_and_selftests(tmp_path: Path):
         config.pop("idcard")
     drivers = build_drivers(config, start=True)
     try:
-        assert set(drivers.cameras) == {"scanner", "document"}
+        assert set(drivers.cameras) == {"scanner", "document", "face"}  # face: 人证核验
         assert all(isinstance(c, SimulatedCamera) for c in drivers.cameras.values())
         assert isinstance(drivers.printer, EscPosPrinter)
         reports = selftest_all(drivers, timeout_s=5)
         json.dumps(reports)  # JSON-able as-is
         names = [r["driver"] for r in reports]
-        assert names[:2] == ["camera.scanner", "camera.document"] and names[-1] == "printer"
+        assert names[:3] == ["camera.scanner", "camera.document", "camera.face"] and names[-1] == "printer"
         for r in reports:
             assert set(r) == REPORT_KEYS
             assert r["ok"] is True and r["state"] == "ok" and r["last_error"] is None, r

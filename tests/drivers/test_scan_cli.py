@@ -104,3 +104,75 @@ def test_module_entry_point(tmp_path):
     assert "Traceback" not in proc.stderr
     [line] = proc.stdout.splitlines()
     assert json.loads(line)["codes"][0]["text"] == "街道"
+
+
+# -- limits on what is decoded (issue 13, item 11) --------------------------------------------------------------
+
+
+def _png_header_only(path: Path, width: int, height: int) -> None:
+    """A PNG whose header claims ``width`` x ``height`` with almost no pixel data: what a decompression bomb
+    looks like to a reader that trusts the header."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * (width + 1) * 4)  # four rows of a grey picture, then nothing
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+
+
+def _big_blank_png(path: Path, width: int, height: int) -> None:
+    """A real, valid, small-on-disk PNG with many pixels (one bit each)."""
+    from PIL import Image
+
+    Image.new("1", (width, height), 1).save(path, optimize=True)
+
+
+def test_an_empty_file_is_an_error_entry_not_a_traceback(tmp_path, capsys):
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    assert main([str(empty), "--json"]) == 1
+    [e] = _lines(capsys)
+    assert e["codes"] == [] and "empty" in e["error"]
+
+
+def test_an_image_over_the_pixel_cap_is_refused_before_it_is_decoded(tmp_path, capsys):
+    from drivers.still_image import MAX_PIXELS
+
+    big = tmp_path / "big.png"
+    _big_blank_png(big, 8000, MAX_PIXELS // 8000 + 1)  # just over the cap, a few hundred KB on disk
+    bomb = tmp_path / "bomb.png"
+    _png_header_only(bomb, 30000, 30000)  # the 5.4 GB, 22 s case of the issue, without its pixels
+    good = tmp_path / "ok.png"
+    _write_qr(good, segno.make_qr("HELLO"))
+    assert main([str(big), str(bomb), str(good), "--json"]) == 1
+    big_e, bomb_e, good_e = _lines(capsys)
+    assert "too large" in big_e["error"] and "megapixels" in big_e["error"]
+    assert "too large" in bomb_e["error"] and "megapixels" in bomb_e["error"]
+    assert good_e["error"] is None and good_e["codes"][0]["text"] == "HELLO"
+
+
+def test_an_image_at_the_cap_is_decoded(tmp_path, capsys):
+    from drivers.still_image import read_still
+
+    edge = tmp_path / "edge.png"
+    _big_blank_png(edge, 4000, 3000)  # a document camera's 12 megapixels
+    assert read_still(edge).shape[:2] == (3000, 4000)
+
+
+def test_provision_from_a_bad_qr_image_is_a_clear_error(tmp_path, capsys):
+    from kiosk.cli import main as kiosk_main
+
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    bomb = tmp_path / "bomb.png"
+    _png_header_only(bomb, 30000, 30000)
+    junk = tmp_path / "junk.png"
+    junk.write_text("not an image")
+    for path, words in ((empty, "empty"), (bomb, "too large"), (junk, "not a readable image"),
+                        (tmp_path / "missing.png", "no such file")):
+        assert kiosk_main(["provision", "--home", str(tmp_path / "home"), "--qr", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert words in err and "Traceback" not in err and "cv2.error" not in err, err
