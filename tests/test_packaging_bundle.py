@@ -237,6 +237,7 @@ QML_MODULES = {
 }
 PACKAGES = {  # folders at the top of _internal: Python packages and the wheels' library folders
     "PIL", "PySide6", "_argon2_cffi_bindings", "certifi", "charset_normalizer", "cryptography", "cv2", "drivers",
+    "face_recognition_models",
     "jsonschema", "jsonschema_specifications", "kiosk", "markupsafe", "nacl", "numpy", "numpy.libs", "onnxruntime",
     "opencv_python_headless.libs", "pillow.libs", "pyclipper", "pypinyin", "python3.11", "rapidocr", "rpds",
     "shapely", "shapely.libs", "shiboken6", "sqlalchemy", "sync", "yaml", "zxingcpp",
