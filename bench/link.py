@@ -53,7 +53,9 @@ from devtools.sim import fictional_fields
 from sync.daemon.service import WINDOW_BYTES
 from sync.device import DeviceConfig
 from sync.outbox.store import Attachment, Outbox
+from sync.protocol import topics
 from sync.protocol.signing import DeviceSigner
+from sync.runtime.mqtt import new_client
 
 BIN = Path(sys.executable).parent
 NS = "kiosklink"
@@ -155,7 +157,7 @@ class Rig:
         self.broker_files = home / "broker-files"
         self.keys = CentralKeys.generate()
         self.keys.save(self.central_home)
-        ca = FleetCA.open(self.central_home)
+        ca = self.ca = FleetCA.open(self.central_home)
         ca.server_files(self.broker_files, ["127.0.0.1", "localhost", HOST_IP])
         self.broker = MosquittoBroker(tls_dir=self.broker_files).start()
         self.db_url = f"sqlite:///{self.central_home / 'central.db'}"
@@ -179,6 +181,32 @@ class Rig:
         self.central = subprocess.Popen([str(BIN / "kiosk-central"), "serve", "--home", str(self.central_home),
                                          "--broker", self.broker.url, "--db", self.db_url],
                                         stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+
+    def wait_central_online(self, timeout: float = 60.0) -> None:
+        """Until the central announces itself online (retained, published once it has subscribed): the kiosk
+        must not appear before, or its first messages wait for a resend and the figures measure that."""
+        online = threading.Event()
+
+        def on_message(_c: Any, _u: Any, message: Any) -> None:
+            with contextlib.suppress(ValueError):
+                if json.loads(message.payload).get("state") == "online":
+                    online.set()
+
+        client = new_client(f"bench-watch-{os.getpid()}-{time.monotonic_ns()}", self.ca.central_tls())
+        client.on_message = on_message
+        client.on_connect = lambda c, _u, _f, _rc, _p: c.subscribe(topics.CENTRAL_STATUS, qos=1)
+        client.connect("127.0.0.1", self.broker.port)
+        client.loop_start()
+        try:
+            deadline = time.monotonic() + timeout
+            while not online.wait(0.5):
+                if self.central is not None and self.central.poll() is not None:
+                    raise RuntimeError(f"kiosk-central serve exited: see {self.central_home / 'central.log'}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the central did not come online")
+        finally:
+            client.disconnect()
+            client.loop_stop()
 
     def start_syncd(self, window_bytes: int) -> None:
         log = open(self.kiosk_home / "syncd.log", "ab")  # noqa: SIM115
@@ -335,7 +363,7 @@ def run_rate(rate_mbit: float, apps: int, rtt_ms: float, photos: list[bytes], se
             assert proxy.stdout is not None and proxy.stdout.readline().strip() == "ready"
             counters: dict[str, Any] = {}
             try:
-                time.sleep(1.0)  # the central subscribes before the kiosk appears
+                rig.wait_central_online()  # the central subscribes before the kiosk appears
                 ui = subprocess.Popen([sys.executable, "-m", "bench.link", "--ui-child", str(rig.kiosk_home),
                                        "--ui-seconds", "3600", *photo_files],
                                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
