@@ -39,6 +39,37 @@ def close_alarm(s: Session, device_id: str, code: str, now: float, by: str = "ce
     return True
 
 
+# Kiosk alarms a person is waiting on: opened as their event is stored (``central.store``), so the console's live
+# stream shows them within its next tick, not at the evaluator's next round (every 5 s). The evaluator
+# (``central.fleet.evaluate_alarms``) still owns every other kiosk alarm, and finds these already open.
+LIVE_CODES = frozenset({"staff_call"})
+
+
+def open_live_alarm(s: Session, device_id: str, meta: dict[str, Any], event_id: str, now: float) -> bool:
+    """Open the kiosk alarm of an ``alarm`` event whose code is in ``LIVE_CODES`` inside the caller's
+    transaction, as the evaluator would (source ``kiosk``, tied to its event), unless one is open already or an
+    admin switched the code off. A concurrent evaluator opening it first is no error (a savepoint). True if
+    opened here."""
+    from sqlalchemy.exc import IntegrityError
+
+    from central import alarm_rules
+
+    code = meta.get("code")
+    if code not in LIVE_CODES or not alarm_rules.enabled(alarm_rules.rules(s), code):
+        return False
+    if s.scalar(select(Alarm.id).where(Alarm.device_id == device_id, Alarm.code == code,
+                                       Alarm.cleared_at.is_(None)).limit(1)) is not None:
+        return False
+    try:
+        with s.begin_nested():
+            s.add(Alarm(device_id=device_id[:64], code=code, severity=alarm_severity(meta.get("severity")),
+                        detail=str(meta.get("detail") or "")[:256], source="kiosk", source_event=event_id,
+                        raised_at=now))
+    except IntegrityError:
+        return False
+    return True
+
+
 ACK_NOTE_MAX = 500
 
 

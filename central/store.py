@@ -359,6 +359,10 @@ class CentralStore:
         s.flush()  # a second copy of this id later in the batch finds it
         feedback.on_event(s, event_id=env.id, event_type=event_type, device_id=env.device_id, meta=env.meta,
                           created_at=env.created_at, now=now)  # 好差评 rows, rectification tickets
+        if event_type == "alarm":  # a resident's call for staff: shown at once
+            from central.alarms import open_live_alarm
+
+            open_live_alarm(s, env.device_id, env.meta, env.id, now)
         acks.setdefault(env.device_id, []).append(env.id)
         return "stored"
 
