@@ -43,6 +43,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.orm import Session, object_session
 
+from central import face_result
 from central.models import DataKey, Event, Submission
 from sync.protocol.masking import mask_field
 from sync.runtime.files import write_private
@@ -217,6 +218,8 @@ def masked_fields(fields: Iterable[Any]) -> list[dict[str, Any]]:
                      "value": mask_field(kind, f.get("value"))}
             if f.get("evidence") in EVIDENCE_LEVELS:  # how a material was obtained: no personal data (issue 20)
                 entry["evidence"] = f["evidence"]
+            if kind == face_result.KIND:  # 人证核验: the result and its band, no personal data (issue 20)
+                entry.update(face_result.listed(f))
             out.append(entry)
     return out
 

@@ -259,7 +259,7 @@ def full_view(store: CentralStore, keys: CentralKeys, keys_home: Path, submissio
     """An admin logs in to the dashboard and opens the audited full view of one submission."""
     if not (keys_home / KEYS_FILE).exists():
         keys.save(keys_home)
-    auth.add_operator(store, "admin", "admin-secret-1", "admin")
+    auth.add_operator(store, "admin", "admin-secret-1", "admin", replace=True)
     app = create_app(store, keys_home, "mqtt://127.0.0.1:1", session_secret="s" * 32)
     with TestClient(app) as c:
         token = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").text)
@@ -271,7 +271,7 @@ def full_view(store: CentralStore, keys: CentralKeys, keys_home: Path, submissio
         page = c.post(f"/submissions/{submission_id}/full", data={"csrf": token.group(1)})
         assert page.status_code == 200
     views = auth.audit_entries(store, action="submission_full_view")
-    assert [(e["actor"], e["target"]) for e in views][-1] == ("admin", submission_id)
+    assert [(e["actor"], e["target"]) for e in views][0] == ("admin", submission_id)  # the newest
     return page.text
 
 

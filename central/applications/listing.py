@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, and_, bindparam, false, func, or_, select, tuple_
 
+from central import face_result
 from central.applications import evidence, workdays
 from central.applications.workflow import ACCEPT_DAYS, OPEN, allowed, office_calendar
 from central.catalogue import Catalogue
@@ -234,8 +235,9 @@ def application_detail(store: CentralStore, catalogue: Catalogue, submission_id:
             "detail_text": (detail.get("text") or {}).get(lang_key, ""),
             "pushed_at": status_row.pushed_at if status_row is not None else None,
             "push_error": status_row.push_error if status_row is not None else None,
-            "fields": [{"label": f.get("label"), "value": f.get("value")} for f in fields
-                       if f.get("kind") != "material"],
+            "fields": [{"label": f.get("label"), "value": face_result.words(f, lang_key)
+                        if f.get("kind") == face_result.KIND else f.get("value")}
+                       for f in fields if f.get("kind") != "material"],
             "evidence": materials,
             "history": [entry(a) for a in history], "ratings": ratings, "tickets": tickets,
             "min_deadline": (workdays.local_date(now) + timedelta(days=1)).isoformat(),

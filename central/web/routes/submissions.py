@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from central.field_encryption import FieldKeyError
 from central.web import auth, queries, signature_view
-from central.web.deps import Admin, NotFound, Viewer, Web, render
+from central.web.deps import Admin, NotFound, Viewer, Web, lang_of, render
 
 log = logging.getLogger("kiosk.central.web")
 
@@ -36,6 +36,7 @@ def submission_full(request: Request, submission_id: str, user: Admin, web: Web)
     if sub is None:
         raise NotFound()
     signature_view.open_signatures(web.store, web.keys_home, sub)  # the sealed signature, opened only here
+    signature_view.open_face_check(web.store, web.keys_home, sub, lang_of(request))  # and the face image
     return render(request, "submission_full.html", user, sub=sub)
 
 
