@@ -18,11 +18,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from central.commands import fleet_device_ids
-from central.models import Device, Event
+from central.models import Device, DeviceRevocation, Event
 from central.rollout_models import Rollout, RolloutTarget
 from central.store import CentralStore
 from sync.protocol.commands import CommandRefused, validate_args
@@ -44,6 +44,14 @@ def cohort(store: CentralStore, version: str, *, percent: float | None = None,
     everyone = sorted(fleet_device_ids(store), key=lambda d: _order(version, d))
     pct = 100.0 if percent is None else percent
     return everyone[:math.ceil(len(everyone) * pct / 100.0)]
+
+
+def site_choices(store: CentralStore) -> list[tuple[str, int]]:
+    """The registry's sites and how many kiosks a rollout to each would reach (revoked kiosks never)."""
+    stmt = (select(Device.site, func.count()).where(Device.device_id.not_in(select(DeviceRevocation.device_id)))
+            .group_by(Device.site).order_by(Device.site))
+    with store.session() as s:
+        return [(str(site), int(n)) for site, n in s.execute(stmt) if site]
 
 
 def check(version: str, percent: float | None, sites: list[str], max_failure_rate: float) -> None:

@@ -159,3 +159,92 @@ def test_rollouts_page_by_role(tmp_path: Path, central_keys: CentralKeys) -> Non
         english = c.get("/rollouts").text
         assert "Staged rollouts" in english and "50% of the fleet" in english and "running" in english
     store.close()
+
+
+def publish_release(home: Path, version: str, payload: bytes = b"street-kiosk bundle\n" * 64) -> str:
+    """A release as ``packaging/release`` leaves it (artefact + signed manifest), put in the central's releases
+    folder; its artefact's file name."""
+    import hashlib
+    import json
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from central.releases import folder
+    from sync.protocol.release import release_manifest
+
+    key = Ed25519PrivateKey.generate().private_bytes_raw()
+    name = f"street-kiosk-{version}.tar.gz"
+    folder(home).mkdir(parents=True, exist_ok=True)
+    (folder(home) / name).write_bytes(payload)
+    manifest = release_manifest(key, version, hashlib.sha256(payload).hexdigest(), len(payload), kind="full")
+    (folder(home) / f"{name}.release.json").write_text(json.dumps(manifest), encoding="utf-8")
+    return name
+
+
+def test_published_releases_are_listed_only_with_their_artefact(tmp_path: Path) -> None:
+    from central import releases
+
+    assert releases.published(tmp_path) == []
+    name = publish_release(tmp_path, "1.4.0")
+    (releases.folder(tmp_path) / "junk.tar.gz.release.json").write_text("{}", encoding="utf-8")  # no artefact
+    (releases.folder(tmp_path) / "lost.tar.gz.release.json").write_text(  # a manifest without its artefact
+        (releases.folder(tmp_path) / f"{name}.release.json").read_text(encoding="utf-8"), encoding="utf-8")
+    (listed,) = releases.published(tmp_path)
+    assert (listed.name, listed.version, listed.kind) == (name, "1.4.0", "full")
+    with pytest.raises(ValueError):
+        releases.find(tmp_path, "../" + name)
+    with pytest.raises(ValueError):
+        releases.update_args_for(tmp_path, name, "")  # no address for kiosks
+    version, args = releases.update_args_for(tmp_path, name, "https://central.example:8443")
+    assert version == "1.4.0" and args["url"] == f"https://central.example:8443/ota/artifacts/{args['sha256']}"
+    assert (tmp_path / "ota" / "artifacts" / args["sha256"]).is_file()  # staged as the CLI stages it
+
+
+def test_an_admin_starts_a_rollout_from_the_dashboard(tmp_path: Path, central_keys: CentralKeys) -> None:
+    from fastapi.testclient import TestClient
+
+    from central.web import auth
+    from central.web.app import create_app
+    from tests.test_dashboard import _add_operators, _csrf, _login
+
+    store = CentralStore(f"sqlite:///{tmp_path / 'central.db'}")
+    _add_operators(store)
+    _fleet(store, central_keys, 10)
+    _fleet(store, central_keys, 3, site="西城街道", prefix="x")
+    name = publish_release(tmp_path, "1.5.0")
+    form = {"release": name, "cohort": "sites", "site": ["西城街道"], "max_failure_pct": "25", "min_finished": "2",
+            "wave": "2", "base_url": "https://central.example:8443"}
+    app = create_app(store, tmp_path, "mqtt://127.0.0.1:1", session_secret="s" * 32)
+    with TestClient(app) as c:
+        for user in ("li", "wang"):  # a viewer and an operator see progress, not the form, and may not post it
+            token = _login(c, user)
+            page = c.get("/rollouts").text
+            assert "rollout-start-form" not in page and "仅管理员可发起" in page
+            assert c.post("/rollouts", data={**form, "csrf": token}).status_code == 403
+        token = _login(c, "admin")
+        page = c.get("/rollouts").text
+        assert "rollout-start-form" in page and "1.5.0 · 完整包" in page and "西城街道（3 台）" in page
+        assert c.post("/rollouts", data=form).status_code == 403  # no CSRF token
+        page = c.post("/rollouts", data={**form, "cohort": "sites", "site": [], "csrf": token}).text
+        assert "未能开始" in page and not rollouts_of(store)
+        page = c.post("/rollouts", data={**form, "release": "../../etc/passwd", "csrf": _csrf(page)}).text
+        assert "未能开始" in page and not rollouts_of(store)
+        page = c.post("/rollouts", data={**form, "csrf": _csrf(page)}).text
+        assert "已开始分批升级 1.5.0：共 3 台终端" in page
+        (started,) = rollouts_of(store)
+        assert (started["cohort"], started["sites"], started["total"], started["max_failure_rate"],
+                started["min_finished"], started["wave"], started["created_by"]) == (
+                    "sites", ["西城街道"], 3, 0.25, 2, 2, "admin")
+        page = c.post("/rollouts", data={**form, "cohort": "percent", "percent": "20", "csrf": _csrf(page)}).text
+        assert "共 3 台终端" in page  # 20 % of 13 kiosks, rounded up
+        (entry, *_) = auth.audit_entries(store, action="rollout_start")
+        assert entry["actor"] == "admin" and entry["detail"]["version"] == "1.5.0"
+        c.get("/lang?to=en&next=/rollouts")
+        english = c.get("/rollouts").text
+        assert "Start a rollout" in english and "Chosen sites" in english and "西城街道 (3 kiosks)" in english
+    store.close()
+
+
+def rollouts_of(store: CentralStore) -> list[dict[str, Any]]:
+    with store.session() as s:
+        return rollouts.progress(s)

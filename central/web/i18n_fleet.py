@@ -99,9 +99,33 @@ FLEET_TEXT: dict[str, tuple[str, str]] = {
     # staged rollouts
     "nav.rollouts": ("分批升级", "Rollouts"),
     "rollouts.title": ("分批升级", "Staged rollouts"),
-    "rollouts.note": ("升级包由 kiosk-central rollout 发起；中心分批下发，已完成的终端失败率超过阈值时自动暂停。",
-                      "A release starts with kiosk-central rollout; the central sends it in waves and halts it "
-                      "by itself when too many of the kiosks that finished failed."),
+    "rollouts.note": ("管理员在此页（或用 kiosk-central rollout）发起分批升级；中心分批下发，"
+                      "已完成的终端失败率超过阈值时自动暂停。",
+                      "An admin starts a rollout here (or with kiosk-central rollout); the central sends it in waves "
+                      "and halts it by itself when too many of the kiosks that finished failed."),
+    "rollouts.admin_only": ("仅管理员可发起、暂停、继续、扩大或取消分批升级。",
+                            "Only an admin starts, halts, resumes, widens or cancels a rollout."),
+    "rollouts.start_title": ("发起分批升级", "Start a rollout"),
+    "rollouts.release": ("升级包", "Release"),
+    "rollouts.no_releases": ("尚无已发布的升级包：把 packaging/release 生成的升级包及其 .release.json 放入中心的 "
+                             "releases 目录。",
+                             "No release is published: put the artefact packaging/release built and its "
+                             ".release.json in the central's releases folder."),
+    "rollouts.kind_full": ("完整包", "full"),
+    "rollouts.kind_delta": ("增量包，基于 {base}", "delta from {base}"),
+    "rollouts.cohort": ("范围", "Cohort"),
+    "rollouts.by_percent": ("按比例", "A percentage of the fleet"),
+    "rollouts.by_sites": ("按站点", "Chosen sites"),
+    "rollouts.percent_label": ("比例（%）", "Percentage (%)"),
+    "rollouts.no_sites": ("登记中尚无站点", "No site in the registry yet"),
+    "rollouts.site_option": ("{site}（{n} 台）", "{site} ({n} kiosks)"),
+    "rollouts.max_failure": ("失败率阈值（%）", "Halt above failure rate (%)"),
+    "rollouts.min_finished": ("至少完成台数后判断", "Judge once this many finished"),
+    "rollouts.wave_label": ("每批最多台数", "Kiosks updating at once"),
+    "rollouts.base_url": ("终端下载地址", "Address kiosks download from"),
+    "rollouts.start": ("开始升级", "Start rollout"),
+    "rollouts.started": ("已开始分批升级 {version}：共 {n} 台终端", "Rollout of {version} started: {n} kiosks"),
+    "rollouts.start_failed": ("未能开始：{why}", "Not started: {why}"),
     "rollouts.none": ("暂无分批升级", "No rollouts yet"),
     "rollouts.sites": ("站点：{sites}", "Sites: {sites}"),
     "rollouts.percent": ("设备的 {p}%", "{p}% of the fleet"),

@@ -1,15 +1,20 @@
-"""Staged OTA rollouts: their progress (everyone), and an admin's halt, resume, cancel and widen (audited).
-Rollouts start from ``kiosk-central rollout`` (the release's artefact and manifest are files on the central);
-the dashboard server's evaluator sends their waves (``central.rollouts.step``)."""
+"""Staged OTA rollouts: their progress (everyone), and an admin's start, halt, resume, cancel and widen
+(audited). An admin starts one from a release published in the central's releases folder
+(``central.releases``, as ``kiosk-central rollout --artifact`` would), to a percentage of the fleet or chosen
+sites, with its failure-rate halt threshold; the dashboard server's evaluator sends its waves
+(``central.rollouts.step``). Starting, like every move, is an admin's: it ships software to the fleet, as
+revoking a kiosk or unlocking its service mode are an admin's, while an operator's commands (maintenance,
+diagnostics) touch one kiosk and are undone by the next."""
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from central import rollouts
+from central import releases, rollouts
 from central.web import auth
 from central.web.deps import Admin, Viewer, Web, flash, lang_of, render
 from central.web.i18n import translate
@@ -23,7 +28,48 @@ def rollouts_page(request: Request, user: Viewer, web: Web) -> HTMLResponse:
     with web.store.session() as s:
         items = rollouts.progress(s)
         targets = {r["id"]: rollouts.targets_of(s, r["id"]) for r in items[:5]}
-    return render(request, "rollouts.html", user, rollouts=items, targets=targets)
+    extra: dict[str, Any] = {}
+    if user.can("admin"):  # the start form: what may be rolled out, and where
+        extra = {"releases": releases.published(web.keys_home), "sites": rollouts.site_choices(web.store),
+                 "base_url": os.environ.get("KIOSK_CENTRAL_URL", "")}
+    return render(request, "rollouts.html", user, rollouts=items, targets=targets, **extra)
+
+
+def _number(value: str, what: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"{what} must be a number") from None
+
+
+@router.post("/rollouts")
+def rollout_start(request: Request, user: Admin, web: Web, release: str = Form(""), cohort: str = Form("percent"),
+                  percent: str = Form(""), site: Annotated[list[str] | None, Form()] = None,
+                  max_failure_pct: str = Form("20"), min_finished: str = Form("3"), wave: str = Form("10"),
+                  base_url: str = Form("")) -> Response:
+    lang = lang_of(request)
+    try:
+        chosen = [x.strip() for x in site or [] if x.strip()] if cohort == "sites" else []
+        pct = None if cohort == "sites" else _number(percent, "the percentage")
+        if cohort == "sites" and not chosen:
+            raise ValueError("choose at least one site")
+        rate = _number(max_failure_pct, "the failure threshold") / 100.0
+        finished, at_once = int(_number(min_finished, "min finished")), int(_number(wave, "the wave"))
+        rollouts.check("-", pct, chosen, rate)  # before anything is staged
+        version, update = releases.update_args_for(web.keys_home, release, base_url)
+        rollout_id = rollouts.create(web.store, version, update, percent=pct, sites=chosen, max_failure_rate=rate,
+                                     min_finished=finished, wave=at_once, actor=user.username, now=web.clock())
+    except ValueError as exc:
+        flash(request, "error", translate(lang, "rollouts.start_failed", why=str(exc)))
+        return RedirectResponse("/rollouts", status_code=303)
+    with web.store.session() as s:
+        (started,) = rollouts.progress(s, rollout_id)
+    auth.audit(web.store, user.username, "rollout_start", str(rollout_id),
+               {"version": version, "release": release, "cohort": started["cohort"], "percent": pct,
+                "sites": chosen, "max_failure_rate": rate, "min_finished": finished, "wave": at_once,
+                "kiosks": started["total"]})
+    flash(request, "ok", translate(lang, "rollouts.started", version=version, n=started["total"]))
+    return RedirectResponse("/rollouts", status_code=303)
 
 
 @router.get("/api/rollouts")
