@@ -225,11 +225,18 @@ def test_an_admin_starts_a_rollout_from_the_dashboard(tmp_path: Path, central_ke
         page = c.get("/rollouts").text
         assert "rollout-start-form" in page and "1.5.0 · 完整包" in page and "西城街道（3 台）" in page
         assert c.post("/rollouts", data=form).status_code == 403  # no CSRF token
-        page = c.post("/rollouts", data={**form, "cohort": "sites", "site": [], "csrf": token}).text
-        assert "未能开始" in page and not rollouts_of(store)
-        page = c.post("/rollouts", data={**form, "release": "../../etc/passwd", "csrf": _csrf(page)}).text
-        assert "未能开始" in page and not rollouts_of(store)
-        page = c.post("/rollouts", data={**form, "csrf": _csrf(page)}).text
+        for bad, why in (({"site": []}, "请至少选择一个站点"), ({"site": ["无此街道"]}, "所选范围内没有终端"),
+                         ({"cohort": "percent", "percent": "0"}, "比例须大于 0"),
+                         ({"cohort": "percent", "percent": "1e999"}, "比例须大于 0"),
+                         ({"max_failure_pct": "100"}, "失败率阈值须在 0 到 100 之间"),
+                         ({"wave": "1e309"}, "每批台数须为 1 到 1000 的整数"),
+                         ({"base_url": "ftp://x"}, "终端下载地址须以 http://"),
+                         ({"release": "../../etc/passwd"}, "no such published release")):
+            page = c.post("/rollouts", data={**form, **bad, "csrf": token}).text
+            assert f"未能开始：{why}" in page and not rollouts_of(store), bad
+            token = _csrf(page)
+        assert not (tmp_path / "ota").exists(), "nothing staged for a refused start"
+        page = c.post("/rollouts", data={**form, "csrf": token}).text
         assert "已开始分批升级 1.5.0：共 3 台终端" in page
         (started,) = rollouts_of(store)
         assert (started["cohort"], started["sites"], started["total"], started["max_failure_rate"],
@@ -240,6 +247,8 @@ def test_an_admin_starts_a_rollout_from_the_dashboard(tmp_path: Path, central_ke
         (entry, *_) = auth.audit_entries(store, action="rollout_start")
         assert entry["actor"] == "admin" and entry["detail"]["version"] == "1.5.0"
         c.get("/lang?to=en&next=/rollouts")
+        english = c.post("/rollouts", data={**form, "site": [], "csrf": token}).text
+        assert "Not started: choose at least one site" in english
         english = c.get("/rollouts").text
         assert "Start a rollout" in english and "Chosen sites" in english and "西城街道 (3 kiosks)" in english
     store.close()

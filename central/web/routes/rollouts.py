@@ -8,6 +8,7 @@ diagnostics) touch one kiosk and are undone by the next."""
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Annotated, Any
 
@@ -35,11 +36,44 @@ def rollouts_page(request: Request, user: Viewer, web: Web) -> HTMLResponse:
     return render(request, "rollouts.html", user, rollouts=items, targets=targets, **extra)
 
 
-def _number(value: str, what: str) -> float:
+class _Refused(ValueError):
+    """What is wrong with the start form, as a text key (the page's language)."""
+
+
+def _parse_form(release: str, cohort: str, percent: str, sites: list[str], max_failure_pct: str, min_finished: str,
+                wave: str, base_url: str) -> tuple[float | None, list[str], float, int, int]:
+    """(percent or None, sites, failure threshold as a fraction, min finished, wave), or ``_Refused``."""
+    if not release:
+        raise _Refused("rollouts.why_release")
+    chosen = [x.strip() for x in sites if x.strip()] if cohort == "sites" else []
+    if cohort == "sites" and not chosen:
+        raise _Refused("rollouts.why_sites")
+    pct = None if cohort == "sites" else _float(percent, 0.0, 100.0, "rollouts.why_percent", low_open=True)
+    rate = _float(max_failure_pct, 0.0, 99.999, "rollouts.why_threshold") / 100.0
+    finished, at_once = _int(min_finished, "rollouts.why_min_finished"), _int(wave, "rollouts.why_wave")
+    if not base_url.strip().startswith(("http://", "https://")):
+        raise _Refused("rollouts.why_base_url")
+    return pct, chosen, rate, finished, at_once
+
+
+def _float(value: str, low: float, high: float, key: str, low_open: bool = False) -> float:
     try:
-        return float(value)
+        x = float(value)
     except ValueError:
-        raise ValueError(f"{what} must be a number") from None
+        raise _Refused(key) from None
+    if not math.isfinite(x) or x < low or (low_open and x == low) or x > high:
+        raise _Refused(key)
+    return x
+
+
+def _int(value: str, key: str) -> int:
+    try:
+        n = int(value.strip())
+    except ValueError:
+        raise _Refused(key) from None
+    if not 1 <= n <= 1000:
+        raise _Refused(key)
+    return n
 
 
 @router.post("/rollouts")
@@ -49,17 +83,17 @@ def rollout_start(request: Request, user: Admin, web: Web, release: str = Form("
                   base_url: str = Form("")) -> Response:
     lang = lang_of(request)
     try:
-        chosen = [x.strip() for x in site or [] if x.strip()] if cohort == "sites" else []
-        pct = None if cohort == "sites" else _number(percent, "the percentage")
-        if cohort == "sites" and not chosen:
-            raise ValueError("choose at least one site")
-        rate = _number(max_failure_pct, "the failure threshold") / 100.0
-        finished, at_once = int(_number(min_finished, "min finished")), int(_number(wave, "the wave"))
-        rollouts.check("-", pct, chosen, rate)  # before anything is staged
-        version, update = releases.update_args_for(web.keys_home, release, base_url)
+        pct, chosen, rate, finished, at_once = _parse_form(release, cohort, percent, site or [], max_failure_pct,
+                                                           min_finished, wave, base_url)
+        if not rollouts.cohort(web.store, release, percent=pct, sites=chosen):  # before anything is staged
+            raise _Refused("rollouts.why_empty")
+        version, update = releases.update_args_for(web.keys_home, release, base_url)  # staged, checked
         rollout_id = rollouts.create(web.store, version, update, percent=pct, sites=chosen, max_failure_rate=rate,
                                      min_finished=finished, wave=at_once, actor=user.username, now=web.clock())
-    except ValueError as exc:
+    except _Refused as exc:
+        flash(request, "error", translate(lang, "rollouts.start_failed", why=translate(lang, str(exc))))
+        return RedirectResponse("/rollouts", status_code=303)
+    except ValueError as exc:  # the release's files, or an empty cohort: the check's own words
         flash(request, "error", translate(lang, "rollouts.start_failed", why=str(exc)))
         return RedirectResponse("/rollouts", status_code=303)
     with web.store.session() as s:
