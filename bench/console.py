@@ -33,8 +33,9 @@ from typing import Any
 import httpx
 import psycopg
 
-from central import catalogue
+from central import catalogue, console_settings, daily_counts
 from central.applications import workdays
+from central.reports import DEFAULT_LIMIT_DAYS
 from central.store import CentralStore
 from central.web import auth
 from central.web.server import serve
@@ -149,6 +150,18 @@ def load(dsn: str, n_apps: int, n_ratings: int, n_kiosks: int, now: float, seed:
             "copy_s": round(loaded_s, 1), "analyze_s": round(time.perf_counter() - t1, 1)}
 
 
+def count_days(store: CentralStore, home: Path) -> dict[str, Any]:
+    """What ``kiosk-central report-counts`` does after a load that went around the central (COPY): the daily
+    counts the statistics pages read, under the rules the dashboard will use (its catalogue, the calendar)."""
+    cat = catalogue.load(home)
+    t0 = time.perf_counter()
+    with store.session() as s:
+        rules = daily_counts.Rules.of({c: i.time_limit_days for c, i in cat.items.items()}, DEFAULT_LIMIT_DAYS,
+                                      console_settings.calendar(console_settings.get_all(s)))
+        rows = daily_counts.rebuild(s, rules)
+    return {**rows, "seconds": round(time.perf_counter() - t0, 1)}
+
+
 def _timed(fn: Callable[[], Any], repeat: int, warm: int = 2) -> tuple[dict[str, Any], Any]:
     result = None
     for _ in range(warm):
@@ -209,7 +222,9 @@ def bench_pages(c: httpx.Client, dsn: str, now: float, repeat: int, export_repea
     out: dict[str, Any] = {}
     missing: list[str] = []
     for name, (url, params) in pages.items():
-        probe = c.get(url, params=params)
+        t_probe = time.perf_counter()
+        probe = c.get(url, params=params)  # the first request: nothing cached yet (a statistics page counts)
+        first_ms = round((time.perf_counter() - t_probe) * 1000, 1)
         if probe.status_code == 404:
             missing.append(name)
             continue
@@ -218,6 +233,7 @@ def bench_pages(c: httpx.Client, dsn: str, now: float, repeat: int, export_repea
             continue
         stats, body = _timed(partial(c.get, url, params=params), repeat)
         stats["rows"] = body.text.count('data-application="')
+        stats["first_request_ms"] = first_ms
         stats["p95_ok"] = stats["p95_ms"] < PAGE_TARGET_MS
         out[name] = stats
     rnd = random.Random(3)
@@ -231,11 +247,14 @@ def bench_pages(c: httpx.Client, dsn: str, now: float, repeat: int, export_repea
         name = f"export_year_by_site_{fmt}"
         url = f"/reports/export.{fmt}"
         params = {"by": "site", "date_from": "2026-01-01", "date_to": "2026-12-31"}
+        t_probe = time.perf_counter()
         probe = c.get(url, params=params)
+        first_ms = round((time.perf_counter() - t_probe) * 1000, 1)
         if probe.status_code == 404:
             missing.append(name)
             continue
         stats, body = _timed(partial(c.get, url, params=params), export_repeat, warm=1)
+        stats["first_request_ms"] = first_ms
         stats["bytes"] = len(body.content)
         stats["p95_ok"] = stats["p95_ms"] < EXPORT_TARGET_MS
         out[name] = stats
@@ -298,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         store = CentralStore(pg.url)
         try:
             report["data"] = load(pg.dsn, args.applications, args.ratings, args.kiosks, now)
+            report["data"]["daily_counts"] = count_days(store, home)
             auth.add_operator(store, "bench", "bench-viewer-secret", "viewer")
             dash = serve(store, "127.0.0.1", 0, keys_home=home, broker_url="mqtt://127.0.0.1:1",
                          session_secret=uuid.uuid4().hex * 2, evaluate_every_s=None)

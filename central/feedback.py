@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from central import console_settings
+from central import console_settings, daily_counts
 from central.feedback_models import Rating, Ticket
 from central.models import Device
 from central.workdays import deadline
@@ -67,6 +67,8 @@ def on_event(s: Session, *, event_id: str, event_type: str, device_id: str, meta
         s.add(Rating(event_id=event_id, device_id=device_id, site=site, service_code=service, receipt_no=receipt,
                      level=level, score=LEVELS[level], negative=level in NEGATIVE, rated_at=created_at,
                      received_at=now))
+        daily_counts.rating_added(s, site=site, service_code=service, level=level, negative=level in NEGATIVE,
+                                  rated_at=created_at)
         if level not in NEGATIVE:
             return
         category = level

@@ -13,24 +13,21 @@ Columns, for the applications received in the range (China Standard Time days):
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 
-from central import console_settings
+from central import console_settings, daily_counts
+from central.daily_counts import APP_COUNTS, FINISHED, NO_DUE, RATING_COUNTS, Rules, day_index
 from central.feedback_models import Rating, Ticket
 from central.models import ApplicationStatus, Device, Submission
-from central.satisfaction import BY, PERIODS, day_index, period_key
+from central.satisfaction import BY, PERIODS, period_key
 from central.workdays import Calendar
 
-_EPOCH = dt.date(1970, 1, 1)
-
-FINISHED = ("completed", "rejected")
 DEFAULT_LIMIT_DAYS = 20
 COLUMNS = ("key", "name", "received", "finished", "finished_on_time", "on_time_rate", "overdue_open", "ratings",
            "negative", "satisfied_rate", "tickets", "tickets_closed", "tickets_closed_late")
@@ -89,32 +86,6 @@ class ReportRequest:
             raise ValueError(f"period must be one of {', '.join(PERIODS)}")
 
 
-def _day_number(d: dt.date) -> int:
-    return (d - _EPOCH).days
-
-
-def _working_day_number(day: ColumnElement[int], calendar: Calendar) -> ColumnElement[int]:
-    """Working days from 1970-01-01 (a Thursday) up to and including ``day``: Monday to Friday, less the
-    public holidays on weekdays, plus the make-up working days on weekends, before or on ``day``."""
-    within = case({0: 1, 1: 2, 2: 2, 3: 2, 4: 3, 5: 4}, value=day % 7, else_=5)
-    n: ColumnElement[int] = (day // 7) * 5 + within
-    for h in sorted(calendar.holidays):
-        if h.weekday() < 5:
-            n = n - case((day >= _day_number(h), 1), else_=0)
-    for w in sorted(calendar.workdays):
-        if w.weekday() >= 5:
-            n = n + case((day >= _day_number(w), 1), else_=0)
-    return n
-
-
-def _is_working_day(day: ColumnElement[int], calendar: Calendar) -> ColumnElement[bool]:
-    weekday = (day % 7).not_in((2, 3))  # 1970-01-01 + 2: Saturday, + 3: Sunday
-    holidays = [_day_number(h) for h in calendar.holidays]
-    workdays = [_day_number(w) for w in calendar.workdays]
-    out = and_(weekday, day.not_in(holidays)) if holidays else weekday
-    return or_(out, day.in_(workdays)) if workdays else out
-
-
 def _in_range(column: Any, req: ReportRequest) -> list[Any]:
     out = []
     if req.start is not None:
@@ -124,20 +95,15 @@ def _in_range(column: Any, req: ReportRequest) -> list[Any]:
     return out
 
 
-def _applications(s: Session, req: ReportRequest, limits: Mapping[str, int], default_limit: int,
-                  calendar: Calendar, rows: dict[Any, ReportRow]) -> None:
+def _applications(s: Session, req: ReportRequest, rules: Rules, rows: dict[Any, ReportRow]) -> None:
+    """The direct aggregation over ``submissions`` (what the daily counts must equal; used for a range that does
+    not fall on day boundaries)."""
     dialect = s.get_bind().dialect.name
-    received = day_index(Submission.received_at, dialect)
-    finished_day = day_index(ApplicationStatus.updated_at, dialect)
-    limit = case(dict(limits), value=Submission.service_code, else_=default_limit) if limits else default_limit
-    spent = _working_day_number(finished_day, calendar) - _working_day_number(received, calendar)
-    on_time = and_(Submission.app_status.in_(FINISHED),
-                   or_(spent < limit, and_(spent == limit, _is_working_day(finished_day, calendar))))
-    finished = Submission.app_status.in_(FINISHED)
+    col = daily_counts.application_columns(dialect, rules)
     overdue = and_(Submission.due_at.is_not(None), Submission.due_at < req.now, Submission.app_status.not_in(FINISHED))
-    group: Any = {"item": Submission.service_code, "site": func.coalesce(Device.site, ""), "period": received}[req.by]
-    stmt = (select(group, func.count(), func.sum(case((finished, 1), else_=0)),
-                   func.sum(case((on_time, 1), else_=0)), func.sum(case((overdue, 1), else_=0)))
+    group: Any = {"item": Submission.service_code, "site": func.coalesce(Device.site, ""), "period": col["day"]}[req.by]
+    stmt = (select(group, func.count(), func.sum(col["finished"]), func.sum(col["on_time"]),
+                   func.sum(case((overdue, 1), else_=0)))
             .select_from(Submission)
             .outerjoin(ApplicationStatus, ApplicationStatus.submission_id == Submission.id)
             .where(*_in_range(Submission.received_at, req)).group_by(group))
@@ -151,13 +117,64 @@ def _applications(s: Session, req: ReportRequest, limits: Mapping[str, int], def
         row.overdue_open += int(late or 0)
 
 
-def _ratings(s: Session, req: ReportRequest, rows: dict[Any, ReportRow]) -> None:
+def _day_range(column: Any, days: tuple[int | None, int | None]) -> list[Any]:
+    lo, hi = days
+    return [c for c in ((column >= lo) if lo is not None else None, (column < hi) if hi is not None else None)
+            if c is not None]
+
+
+def _applications_counted(s: Session, req: ReportRequest, days: tuple[int | None, int | None],
+                          rows: dict[Any, ReportRow]) -> None:
+    """The same figures from ``application_daily_counts``: overdue = open and due on a day before today (from the
+    counts) or earlier today (from ``submissions``: the applications due between today's 00:00 and ``now``)."""
+    c = APP_COUNTS.c
+    today = daily_counts.day_of(req.now)
+    late = case((and_(c.due_day != NO_DUE, c.due_day < today), c.received), else_=0)
+    group: Any = c.day if req.by == "period" else c.key
+    dim = "site" if req.by == "site" else "item"
+    stmt = (select(group, func.sum(c.received), func.sum(c.finished), func.sum(c.on_time), func.sum(late))
+            .where(c.dim == dim, *_day_range(c.day, days)).group_by(group))
+    for key, n, done, in_time, overdue in s.execute(stmt):
+        if not (n or done or in_time or overdue):
+            continue  # every application once counted here has moved away (a kiosk's site changed)
+        row = rows.setdefault(key, ReportRow(str(key)))
+        row.received += int(n or 0)
+        row.finished += int(done or 0)
+        row.finished_on_time += int(in_time or 0)
+        row.overdue_open += int(overdue or 0)
+    since = daily_counts.day_start(today)
+    if req.now <= since:
+        return
     dialect = s.get_bind().dialect.name
-    group: Any = {"item": Rating.service_code, "site": Rating.site,
-                  "period": day_index(Rating.rated_at, dialect)}[req.by]
-    stmt = (select(group, func.count(), func.sum(case((Rating.negative, 1), else_=0)))
-            .where(*_in_range(Rating.rated_at, req)).group_by(group))
+    key_col: Any = {"item": Submission.service_code, "site": func.coalesce(Device.site, ""),
+                    "period": day_index(Submission.received_at, dialect)}[req.by]
+    today_stmt = (select(key_col, func.count()).select_from(Submission)
+                  .where(Submission.due_at >= since, Submission.due_at < req.now,
+                         Submission.app_status.not_in(FINISHED), *_in_range(Submission.received_at, req))
+                  .group_by(key_col))
+    if req.by == "site":
+        today_stmt = today_stmt.outerjoin(Device, Device.device_id == Submission.device_id)
+    for key, n in s.execute(today_stmt):
+        rows.setdefault(key, ReportRow(str(key))).overdue_open += int(n)
+
+
+def _ratings(s: Session, req: ReportRequest, days: tuple[int | None, int | None] | None,
+             rows: dict[Any, ReportRow]) -> None:
+    if days is not None:
+        c = RATING_COUNTS.c
+        group: Any = c.day if req.by == "period" else c.key
+        stmt = (select(group, func.sum(c.n), func.sum(case((c.negative.is_(True), c.n), else_=0)))
+                .where(c.dim == ("site" if req.by == "site" else "item"), *_day_range(c.day, days))
+                .group_by(group))
+    else:
+        dialect = s.get_bind().dialect.name
+        group = {"item": Rating.service_code, "site": Rating.site,
+                 "period": day_index(Rating.rated_at, dialect)}[req.by]
+        stmt = (select(group, func.count(), func.sum(case((Rating.negative, 1), else_=0)))
+                .where(*_in_range(Rating.rated_at, req)).group_by(group))
     for key, n, bad in s.execute(stmt):
+        if not n:
+            continue
         row = rows.setdefault(key, ReportRow(str(key)))
         row.ratings += int(n)
         row.negative += int(bad or 0)
@@ -180,17 +197,29 @@ def _tickets(s: Session, req: ReportRequest, rows: dict[Any, ReportRow]) -> None
 
 def report(s: Session, req: ReportRequest, *, limits: Mapping[str, int] | None = None,
            default_limit: int = DEFAULT_LIMIT_DAYS, name_of: Callable[[str], str] | None = None,
-           calendar: Calendar | None = None) -> list[ReportRow]:
+           calendar: Calendar | None = None, counted: bool = True) -> list[ReportRow]:
     """The report's rows in key order (periods in time order), a period's rows summed from its days.
 
     ``limits``: 承诺时限 in working days per service code (the catalogue's), ``default_limit`` for the rest;
     ``name_of``: an item's name for its code (the catalogue's, in the reader's language); ``calendar``: the
-    office calendar (default: the one an admin keeps, ``central.console_settings``)."""
+    office calendar (default: the one an admin keeps, ``central.console_settings``).
+
+    Applications and ratings are read from the daily counts (``central.daily_counts``; built or rebuilt first if
+    they were never built or were built under other rules: that commits ``s``) when the range falls on CST day
+    boundaries, as every page's does; ``counted=False``, or another range, counts the stored rows directly."""
+    days = daily_counts.aligned_days(req.start, req.end) if counted else None
+    if days is not None:  # before anything else in the session: a (re)build commits it
+        daily_counts.ensure_ratings(s)
     if calendar is None:
         calendar = console_settings.calendar(console_settings.get_all(s))
+    rules = Rules.of(limits, default_limit, calendar)
     raw: dict[Any, ReportRow] = {}
-    _applications(s, req, limits or {}, default_limit, calendar, raw)
-    _ratings(s, req, raw)
+    if days is not None:
+        daily_counts.ensure_applications(s, rules)
+        _applications_counted(s, req, days, raw)
+    else:
+        _applications(s, req, rules, raw)
+    _ratings(s, req, days, raw)
     _tickets(s, req, raw)
     if req.by != "period":
         rows = raw

@@ -11,25 +11,18 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, and_, cast, func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
+from central import daily_counts
+from central.daily_counts import RATING_COUNTS, day_index
 from central.feedback import LEVEL_ORDER, NEGATIVE
 from central.feedback_models import Rating
 from central.workdays import CST
 
 BY = ("item", "site", "period")
 PERIODS = ("day", "week", "month", "year")
-_CST_OFFSET_S = 8 * 3600
 _EPOCH = dt.date(1970, 1, 1)
-
-
-def day_index(column: Any, dialect: str) -> ColumnElement[int]:
-    """Days since 1970-01-01 in China Standard Time of an epoch-seconds column, in SQL (SQLite or PostgreSQL)."""
-    shifted = (column + _CST_OFFSET_S) / 86400
-    if dialect == "postgresql":
-        return cast(func.floor(shifted), Integer)
-    return cast(shifted, Integer)  # SQLite truncates toward zero: the same for times after 1970
 
 
 def period_key(day: int, period: str) -> str:
@@ -75,27 +68,40 @@ class Row:
 
 
 def satisfaction(s: Session, *, by: str, start: float | None = None, end: float | None = None,
-                 period: str = "month", site: str = "", service_code: str = "") -> list[Row]:
+                 period: str = "month", site: str = "", service_code: str = "", counted: bool = True) -> list[Row]:
     """Ratings per level grouped ``by`` item (service code), site or period (day/week/month/year, CST), for
-    ratings made in [start, end); items and sites by name of their key, periods in time order."""
+    ratings made in [start, end); items and sites by name of their key, periods in time order.
+
+    Without a site or item filter and over whole days (what the pages ask), from the daily counts
+    (``central.daily_counts``, built first if they never were: that commits ``s``); else from ``ratings``."""
     if by not in BY:
         raise ValueError(f"by must be one of {', '.join(BY)}")
     if period not in PERIODS:
         raise ValueError(f"period must be one of {', '.join(PERIODS)}")
-    dialect = s.get_bind().dialect.name
-    group: Any = {"item": Rating.service_code, "site": Rating.site,
-                  "period": day_index(Rating.rated_at, dialect)}[by]
-    stmt = select(group, Rating.level, func.count()).group_by(group, Rating.level)
-    if start is not None:
-        stmt = stmt.where(Rating.rated_at >= start)
-    if end is not None:
-        stmt = stmt.where(Rating.rated_at < end)
-    if site:
-        stmt = stmt.where(Rating.site == site)
-    if service_code:
-        stmt = stmt.where(Rating.service_code == service_code)
+    days = daily_counts.aligned_days(start, end) if counted and not (site or service_code) else None
+    if days is not None:
+        daily_counts.ensure_ratings(s)
+        c = RATING_COUNTS.c
+        group: Any = c.day if by == "period" else c.key
+        stmt = (select(group, c.level, func.sum(c.n)).where(c.dim == ("site" if by == "site" else "item"),
+                                                            *_days(c.day, days))
+                .group_by(group, c.level))
+    else:
+        dialect = s.get_bind().dialect.name
+        group = {"item": Rating.service_code, "site": Rating.site, "period": day_index(Rating.rated_at, dialect)}[by]
+        stmt = select(group, Rating.level, func.count()).group_by(group, Rating.level)
+        if start is not None:
+            stmt = stmt.where(Rating.rated_at >= start)
+        if end is not None:
+            stmt = stmt.where(Rating.rated_at < end)
+        if site:
+            stmt = stmt.where(Rating.site == site)
+        if service_code:
+            stmt = stmt.where(Rating.service_code == service_code)
     rows: dict[str, Row] = {}
     for key, level, n in s.execute(stmt):
+        if not n:
+            continue
         name = period_key(key, period) if by == "period" else str(key or "")
         row = rows.setdefault(name, Row(name))
         if level in row.counts:
@@ -111,18 +117,33 @@ def total(rows: list[Row]) -> Row:
     return out
 
 
-def by_site_and_period(s: Session, *, start: float | None, end: float | None, period: str = "month"
-                       ) -> dict[str, list[Row]]:
-    """For the chart of each site's satisfied rate over time: site -> rows per period."""
-    dialect = s.get_bind().dialect.name
-    day = day_index(Rating.rated_at, dialect)
-    stmt = select(Rating.site, day, Rating.level, func.count()).group_by(Rating.site, day, Rating.level)
-    if start is not None:
-        stmt = stmt.where(Rating.rated_at >= start)
-    if end is not None:
-        stmt = stmt.where(Rating.rated_at < end)
+def _days(column: Any, days: tuple[int | None, int | None]) -> list[Any]:
+    lo, hi = days
+    return [*([column >= lo] if lo is not None else []), *([column < hi] if hi is not None else [])]
+
+
+def by_site_and_period(s: Session, *, start: float | None, end: float | None, period: str = "month",
+                       counted: bool = True) -> dict[str, list[Row]]:
+    """For the chart of each site's satisfied rate over time: site -> rows per period (from the daily counts
+    over whole days, as :func:`satisfaction`)."""
+    days = daily_counts.aligned_days(start, end) if counted else None
+    if days is not None:
+        daily_counts.ensure_ratings(s)
+        c = RATING_COUNTS.c
+        stmt = (select(c.key, c.day, c.level, func.sum(c.n)).where(c.dim == "site", *_days(c.day, days))
+                .group_by(c.key, c.day, c.level))
+    else:
+        dialect = s.get_bind().dialect.name
+        day = day_index(Rating.rated_at, dialect)
+        stmt = select(Rating.site, day, Rating.level, func.count()).group_by(Rating.site, day, Rating.level)
+        if start is not None:
+            stmt = stmt.where(Rating.rated_at >= start)
+        if end is not None:
+            stmt = stmt.where(Rating.rated_at < end)
     out: dict[str, dict[str, Row]] = defaultdict(dict)
     for site_name, d, level, n in s.execute(stmt):
+        if not n:
+            continue
         key = period_key(d, period)
         row = out[site_name or ""].setdefault(key, Row(key))
         if level in row.counts:

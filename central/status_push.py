@@ -30,6 +30,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from central import daily_counts
 from central.commands import PublishError, build_command, fleet_device_ids, publish
 from central.field_encryption import FieldKeyError
 from central.fleet_models import AuditEntry
@@ -120,24 +121,25 @@ def set_status(store: CentralStore, keys: CentralKeys, receipt_no: str, status: 
         site = device.site if device is not None else ""
         if not site:
             raise StatusError("the kiosk that took this application has no site: nowhere to push it")
-        row = s.get(ApplicationStatus, sub.id)
-        before = sub.app_status or "received"
-        if row is None:
-            try:
-                fields = store.fields.submission_fields(sub)
-            except FieldKeyError as exc:
-                raise StatusError(f"the application's ID number cannot be read for its lookup tag: {exc}") from None
-            row = ApplicationStatus(submission_id=sub.id, receipt_no=receipt, service_code=sub.service_code,
-                                    device_id=sub.device_id, site=site,
-                                    # from the decrypted fields: the status is audited below
-                                    lookup_tag=submission_tag(keys, site, fields))
-            s.add(row)
-        row.status, row.updated_at, row.updated_by = code, now, actor[:64]
-        row.pushed_at, row.command_id, row.push_error = None, None, None
-        row.detail_json = None  # the back office's status carries no console decision
-        sub.app_status = code  # the console's list filters on the submission's own row (revision c0012)
-        if code in ("completed", "returned", "rejected", "processing", "ready"):
-            sub.due_at = None
+        with daily_counts.moving(s, Submission.id == sub.id):  # the statistics' counts, same transaction
+            row = s.get(ApplicationStatus, sub.id)
+            before = sub.app_status or "received"
+            if row is None:
+                try:
+                    fields = store.fields.submission_fields(sub)
+                except FieldKeyError as exc:
+                    raise StatusError(f"the application's ID number cannot be read for its lookup tag: {exc}") from None
+                row = ApplicationStatus(submission_id=sub.id, receipt_no=receipt, service_code=sub.service_code,
+                                        device_id=sub.device_id, site=site,
+                                        # from the decrypted fields: the status is audited below
+                                        lookup_tag=submission_tag(keys, site, fields))
+                s.add(row)
+            row.status, row.updated_at, row.updated_by = code, now, actor[:64]
+            row.pushed_at, row.command_id, row.push_error = None, None, None
+            row.detail_json = None  # the back office's status carries no console decision
+            sub.app_status = code  # the console's list filters on the submission's own row (revision c0012)
+            if code in ("completed", "returned", "rejected", "processing", "ready"):
+                sub.due_at = None
         s.add(AuditEntry(at=now, actor=actor[:64], action="app_status", target=receipt,
                          detail=json.dumps({"status": code, "from": before, "site": site, "submission_id": sub.id,
                                             **({"forced": forced[:200]} if forced else {})}, ensure_ascii=False)))

@@ -24,7 +24,7 @@ from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from central import feedback, sequences, submission_conflicts
+from central import daily_counts, feedback, sequences, submission_conflicts
 from central.field_encryption import EVENT, SUBMISSION, FieldCipher, KeySource, listed_fields, masked_fields
 from central.messages import Incoming
 from central.models import AttachmentChunk, AttachmentFile, Device, Event, Submission, TelemetrySample
@@ -253,6 +253,7 @@ class CentralStore:
         map, attribute events, unit of work) cost as much as the rest of ``apply`` and bought nothing here."""
         if rows:
             s.execute(insert(cast(Table, Submission.__table__)), list(rows.values()))
+            daily_counts.applications_added(s, rows)  # the statistics' counts, in the same transaction
 
     def _submission(self, s: Session, item: Incoming, now: float, acks: Acks) -> bool:
         """Store (or find) a submission with attachments; True if it was new."""
@@ -264,6 +265,7 @@ class CentralStore:
             sub = self._new_submission(item, now)
             s.add(sub)
             s.flush()
+            daily_counts.applications_added(s, [sub.id])
         if not sub.complete:
             self._check_complete(s, sub)
         if sub.complete:
@@ -390,7 +392,10 @@ class CentralStore:
         device.conn = conn
         device.status = str(st["state"])
         device.status_at = now
-        device.site = str(st.get("site", device.site))[:128]
+        site = str(st.get("site", device.site))[:128]
+        if site != device.site:  # its applications now count for the new site (central.daily_counts)
+            with daily_counts.moving(s, Submission.device_id == item.device_id):
+                device.site = site
         device.version = str(st.get("version", device.version))[:32]
         if new_connection:
             acks.reconnected[item.device_id] = (device.site, previously_seen)

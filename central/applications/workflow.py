@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from central import console_settings
+from central import console_settings, daily_counts
 from central.applications import texts, workdays
 from central.catalogue import Catalogue
 from central.field_encryption import FieldKeyError
@@ -170,21 +170,22 @@ def transition(store: CentralStore, keys: CentralKeys, catalogue: Catalogue, sub
         detail = _detail(decision, catalogue, sub.service_code, now)
         device = s.get(Device, sub.device_id)
         site = device.site if device is not None else ""
-        row = s.get(ApplicationStatus, sub.id)
-        if row is None:
-            try:
-                tag = submission_tag(keys, site, store.fields.submission_fields(sub)) if site else ""
-            except FieldKeyError as exc:  # the lookup by receipt still works; by card it cannot
-                log.warning("no lookup tag for %s: %s", sub.receipt_no, type(exc).__name__)
-                tag = ""
-            row = ApplicationStatus(submission_id=sub.id, receipt_no=sub.receipt_no, service_code=sub.service_code,
-                                    device_id=sub.device_id, site=site, lookup_tag=tag)
-            s.add(row)
-        row.status, row.updated_at, row.updated_by = decision.status, now, actor[:64]
-        row.detail_json = json.dumps(detail, ensure_ascii=False)
-        row.pushed_at, row.command_id, row.push_error = None, None, None
-        sub.app_status = decision.status
-        sub.due_at = due_after(decision.status, detail, catalogue, sub.service_code, now, sub.received_at, calendar)
+        with daily_counts.moving(s, Submission.id == sub.id):  # the statistics' counts, same transaction
+            row = s.get(ApplicationStatus, sub.id)
+            if row is None:
+                try:
+                    tag = submission_tag(keys, site, store.fields.submission_fields(sub)) if site else ""
+                except FieldKeyError as exc:  # the lookup by receipt still works; by card it cannot
+                    log.warning("no lookup tag for %s: %s", sub.receipt_no, type(exc).__name__)
+                    tag = ""
+                row = ApplicationStatus(submission_id=sub.id, receipt_no=sub.receipt_no, service_code=sub.service_code,
+                                        device_id=sub.device_id, site=site, lookup_tag=tag)
+                s.add(row)
+            row.status, row.updated_at, row.updated_by = decision.status, now, actor[:64]
+            row.detail_json = json.dumps(detail, ensure_ascii=False)
+            row.pushed_at, row.command_id, row.push_error = None, None, None
+            sub.app_status = decision.status
+            sub.due_at = due_after(decision.status, detail, catalogue, sub.service_code, now, sub.received_at, calendar)
         audit = {k: v for k, v in detail.items() if k not in ("text", "missing_names")}
         s.add(AuditEntry(at=now, actor=actor[:64], action="app_status", target=sub.receipt_no,
                          detail=json.dumps({"status": decision.status, "from": current, "site": site,

@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     ROLLOUT_COMMANDS["rollout"](sub, common)
 
     for group, name in ((trust, "ca"), (trust, "revoke"), (trust, "enroll"), (downlink, "command"),
-                        (downlink, "status"), (data, "import-export"), (reports, "report")):
+                        (downlink, "status"), (data, "import-export"), (reports, "report"),
+                        (reports, "report-counts")):
         group.COMMANDS[name](sub, common)
 
     args, extra = parser.parse_known_args(argv)

@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from central import catalogue
+from central import catalogue, console_settings, daily_counts
 from central.cli.common import _open_store
 from central.paths import central_home
-from central.reports import BY, ReportRequest, export_rows, report
+from central.reports import BY, DEFAULT_LIMIT_DAYS, ReportRequest, export_rows, report
 from central.satisfaction import PERIODS, day_range
 
 
@@ -70,4 +70,29 @@ def _add_report(sub: Any, common: argparse.ArgumentParser) -> None:
     p.set_defaults(func=_cmd_report)
 
 
-COMMANDS = {"report": _add_report}  # name -> what adds it
+def _cmd_report_counts(args: argparse.Namespace) -> int:
+    """Count the stored applications and ratings per day again (``central.daily_counts``): after a bulk load
+    that went around the central (COPY, a restore), or to build them ahead of the first statistics page."""
+    home = central_home(args.home)
+    cat = catalogue.load(home)
+    store = _open_store(args, home)
+    try:
+        with store.session() as s:
+            rules = daily_counts.Rules.of({c: i.time_limit_days for c, i in cat.items.items()}, DEFAULT_LIMIT_DAYS,
+                                          console_settings.calendar(console_settings.get_all(s)))
+            t0 = time.perf_counter()
+            rows = daily_counts.rebuild(s, rules)
+    finally:
+        store.close()
+    print(json.dumps({**rows, "seconds": round(time.perf_counter() - t0, 1)}))
+    return 0
+
+
+def _add_report_counts(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("report-counts", parents=[common],
+                       help="count the stored applications and ratings per day again, for the statistics pages")
+    p.add_argument("--db")
+    p.set_defaults(func=_cmd_report_counts)
+
+
+COMMANDS = {"report": _add_report, "report-counts": _add_report_counts}  # name -> what adds it
