@@ -48,8 +48,8 @@ LIVE_CODES = frozenset({"staff_call"})
 def open_live_alarm(s: Session, device_id: str, meta: dict[str, Any], event_id: str, now: float) -> bool:
     """Open the kiosk alarm of an ``alarm`` event whose code is in ``LIVE_CODES`` inside the caller's
     transaction, as the evaluator would (source ``kiosk``, tied to its event), unless one is open already or an
-    admin switched the code off. A concurrent evaluator opening it first is no error (a savepoint). True if
-    opened here."""
+    admin switched the code off; a call while one is open joins it. A concurrent evaluator opening it first is no
+    error (a savepoint). True if opened here."""
     from sqlalchemy.exc import IntegrityError
 
     from central import alarm_rules
@@ -57,8 +57,11 @@ def open_live_alarm(s: Session, device_id: str, meta: dict[str, Any], event_id: 
     code = meta.get("code")
     if code not in LIVE_CODES or not alarm_rules.enabled(alarm_rules.rules(s), code):
         return False
-    if s.scalar(select(Alarm.id).where(Alarm.device_id == device_id, Alarm.code == code,
-                                       Alarm.cleared_at.is_(None)).limit(1)) is not None:
+    current = s.scalar(select(Alarm).where(Alarm.device_id == device_id, Alarm.code == code,
+                                           Alarm.cleared_at.is_(None)).limit(1))
+    if current is not None:  # the resident called again while the call is open: the same call, now this event,
+        current.source_event = event_id  # so clearing it answers both (the evaluator does not reopen it)
+        current.detail = str(meta.get("detail") or "")[:256]
         return False
     try:
         with s.begin_nested():

@@ -13,8 +13,10 @@ from typing import Any
 
 import pytest
 
-from central.fleet import alarms_list, evaluate_alarms
+from central import alarm_rules
+from central.fleet import alarms_list, clear_alarm, evaluate_alarms
 from central.keys import CentralKeys
+from central.store import CentralStore
 from central.web.server import DashboardServer, serve
 from kiosk.journey.assist_vm import staff_call_meta
 from sync.device import DeviceConfig
@@ -22,6 +24,8 @@ from sync.outbox.store import Outbox
 from tests.helpers import Central, wait_until
 from tests.test_dashboard import _add_operators, _browser_login, _wait, browser  # noqa: F401
 from tests.test_dashboard_fleet_browser import _no_csp_errors, _text
+from tests.test_fleet import Kiosk
+from tests.test_postgres import pg, pg_url  # noqa: F401
 
 
 @pytest.fixture
@@ -55,3 +59,36 @@ def test_a_kiosks_staff_call_appears_on_the_open_console(
     evaluate_alarms(central.store)
     assert [a["id"] for a in alarms_list(central.store) if a["code"] == "staff_call"] == [call["id"]]
     _no_csp_errors(browser)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_ingest_opens_a_staff_call_once_and_the_evaluator_agrees(
+        backend: str, tmp_path: Path, central_keys: CentralKeys, request: pytest.FixtureRequest) -> None:
+    url = (request.getfixturevalue("pg_url") if backend == "postgresql" else f"sqlite:///{tmp_path / 'c.db'}")
+    store = CentralStore(url)
+    try:
+        k = Kiosk(store, central_keys, "kiosk-call", site="东湖街道")
+        k.status("online", 1)
+
+        def calls() -> list[dict[str, Any]]:
+            return [a for a in alarms_list(store, open_only=False) if a["code"] == "staff_call"]
+
+        k.event("alarm", **staff_call_meta("identify", "JZZ-001", "zh"))
+        (first,) = calls()  # opened as the event was stored: no evaluator ran
+        assert first["open"] and first["source"] == "kiosk" and "JZZ-001" in first["detail"]
+        k.event("alarm", **staff_call_meta("form", "JZZ-001", "zh"))  # again while it is open: the same call
+        evaluate_alarms(store)
+        assert [(a["id"], "screen form" in a["detail"]) for a in calls()] == [(first["id"], True)]
+        clear_alarm(store, first["id"], "wang")  # someone went over
+        evaluate_alarms(store)
+        assert not any(a["open"] for a in calls()), "the evaluator does not reopen a call an operator cleared"
+        k.event("alarm", **staff_call_meta("home", "", "zh"))  # a new call
+        assert [a["open"] for a in calls()].count(True) == 1
+        with store.session() as s, s.begin():  # an admin switched staff calls off: nothing opens
+            alarm_rules.put(s, "staff_call", False, None, False, actor="admin", now=1.0)
+        clear_alarm(store, next(a["id"] for a in calls() if a["open"]), "wang")
+        k.event("alarm", **staff_call_meta("home", "", "zh"))
+        evaluate_alarms(store)
+        assert not any(a["open"] for a in calls())
+    finally:
+        store.close()
