@@ -4,7 +4,12 @@ the idle overlay, offline, and each error; a PNG per shot and ``layout.json`` li
 layout checks find (``kiosk/layout_checks.py``, the same checks the test suite runs).
 
 The kiosk runs on the shipped catalogue with simulated hardware and a real outbox; no broker is needed
-(the machine's online state is written into the outbox the way the sync daemon reports it).
+(the machine's online state is written into the outbox the way the sync daemon reports it). The gallery's item
+is given the face check (人证核验) and the signed commitment (告知承诺) as an item that asks for them has them,
+so their screens are in the journey: the signing pad empty, refused (too short) and signed; and, with the ID
+card on the simulated reader and the simulated face camera, the oval guide, the turn prompt, a failure with
+再试一次 and, after three, staff help and the counter's check (the camera shows the card's holder, then another
+person: drivers/data).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ RESOLUTIONS = ((1280, 1024), (1920, 1080), (1080, 1920))
 LANGUAGES = ("zh", "en")
 MODES = ("standard", "elder")
 GALLERY_ITEM = "GA-JZZ-007"  # 居住证申领: every kind of field, materials, post delivery
+PROMISE_FROM = "JS-ZSZM-005"  # 居住证明开具: its promise (about where one lives) for the gallery item's signing
 # By the fields' inputKind (KField.qml); demo data, not a person.
 FIELD_SAMPLES = {"idnumber": "11010519491231002X", "phone": "13800138000", "date": "1950-01-31",
                  "digits": "100020", "text": "示例"}
@@ -70,8 +76,8 @@ class GalleryReport:
 class Driver:
     """One kiosk window driven by taps, as in the tests (kiosk/automation.py)."""
 
-    def __init__(self, window: Any, vm: Any, outbox: Any) -> None:
-        self.window, self.vm, self.outbox = window, vm, outbox
+    def __init__(self, window: Any, vm: Any, outbox: Any, hardware: Any = None) -> None:
+        self.window, self.vm, self.outbox, self.hardware = window, vm, outbox, hardware
 
     def item(self, name: str) -> Any:
         from kiosk import automation as ui
@@ -282,9 +288,103 @@ def _journey(d: Driver) -> Iterator[str]:
         d.tap("commitmentBox")
         d.settle(0.3)
         yield "review-committed"
-    d.tap("submitButton", lambda: vm.property("screen") == "done")
+    d.tap("submitButton", lambda: vm.property("screen") in ("done", "sign"))
+    if vm.property("screen") == "sign":
+        yield from _sign(d)
     d.wait("doneScreen", 15)
     yield "done"
+
+
+def _sign(d: Driver) -> Iterator[str]:
+    """签名确认: the pad empty, a tick refused as too short, then a name-like signature and on to the receipt."""
+    from kiosk import automation as ui
+
+    d.wait("signScreen")
+    yield "sign"
+    pad = d.item("signatureArea")
+    w, h = float(pad.property("width")), float(pad.property("height"))
+    ui.draw(d.window, pad, [[(0.1 * w, 0.5 * h), (0.11 * w, 0.52 * h), (0.12 * w, 0.5 * h)]])
+    d.tap("signConfirmButton", lambda: bool(d.vm.property("errorText")))
+    d.settle(0.3)
+    yield "sign-too-short"
+    d.tap("signClearButton")
+    strokes = [[(w * (0.08 + 0.03 * i), h * (0.45 + 0.08 * (i % 3))) for i in range(8)],
+               [(w * (0.4 + 0.025 * i), h * (0.35 + 0.1 * (i % 2))) for i in range(8)],
+               [(w * 0.7, h * 0.3), (w * 0.73, h * 0.6), (w * 0.76, h * 0.7), (w * 0.82, h * 0.5), (w * 0.9, h * 0.4)]]
+    ui.draw(d.window, pad, strokes)
+    d.settle(0.3)
+    yield "sign-signed"
+    d.tap("signConfirmButton", lambda: d.vm.property("screen") == "done")
+
+
+def _face(d: Driver, lang: str, elder: bool) -> Iterator[str]:
+    """人证核验 with the card on the reader: the oval guide with nobody in it, the turn prompt for the card's holder,
+    then another person: 对不上 with 再试一次, and after three failures staff help and the counter's check."""
+    import cv2
+    import numpy as np
+
+    from drivers import data as driver_data
+    from drivers.face.replay_sim import live_frame
+    from drivers.idcard.simulator import SAMPLE_RECORD
+    from kiosk.app import view_model
+    from kiosk.camera.face_runner import FACE
+    from kiosk.journey.face_vm import FaceViewModel
+
+    drivers = d.hardware.drivers if d.hardware is not None else None
+    if drivers is None or FACE not in drivers.cameras:
+        return
+    reader, camera = drivers.idcard.simulator, drivers.cameras[FACE]
+    vm = view_model(d.window, FaceViewModel)
+    faces = Path(driver_data.__file__).resolve().parent
+
+    def person(name: str) -> np.ndarray:
+        image = cv2.imread(str(faces / f"{name}.png"), cv2.IMREAD_COLOR)
+        if image is None:
+            raise RuntimeError(f"drivers/data/{name}.png is missing")
+        return live_frame(image)
+
+    def card_on_reader() -> None:
+        d.vm.endSession()
+        d.wait("attractScreen")
+        d.set_look(lang, elder)
+        d.tap("startButton", lambda: d.vm.property("screen") == "home")
+        d.wait("homeScreen")
+        d.type_into("searchField", "jzz")
+        d.hide_keyboard()
+        d.tap(f"itemTile_{GALLERY_ITEM}", lambda: d.vm.property("screen") == "item")
+        d.tap("chooseItemButton", lambda: d.vm.property("screen") == "identify")
+        reader.remove_card()
+        reader.place_card(SAMPLE_RECORD)  # with the simulator's photo of the card's holder
+        d.wait("faceScreen", 15)
+
+    def until(done: Callable[[], bool], what: str) -> None:
+        from kiosk import automation as ui
+
+        if not ui.process_events_until(done, 30):
+            raise RuntimeError(f"the face screen never showed {what}")
+        d.settle(0.4)
+
+    camera.show(np.full((480, 640, 3), 100, np.uint8))  # nobody in front of the camera yet
+    card_on_reader()
+    until(lambda: vm._prompt == "no_face", "the oval guide's prompt")  # the runner's prompt
+    yield "face-guide"
+    camera.show(person("sim_card_face"))
+    until(lambda: str(vm._prompt).startswith("turn_"), "the turn prompt")  # left or right
+    yield "face-turn"
+    camera.show(person("sim_stranger_face"))  # another person holds the card
+    card_on_reader()
+    for failures in (1, 2, 3):
+        until(lambda: vm.property("failures") == failures, f"failure {failures}")  # noqa: B023 - waited on here
+        if failures == 1:
+            yield "face-failed"
+        if failures < 3:
+            d.tap("faceRetryButton",
+                  lambda: vm.property("state") != "failed" or vm.property("failures") > failures)  # noqa: B023
+    until(lambda: bool(d.item("faceManualButton").isVisible()), "staff help")
+    yield "face-help"
+    d.vm.endSession()
+    reader.remove_card()
+    camera.show(np.full((480, 640, 3), 100, np.uint8))
 
 
 def _idle(d: Driver, screen: str) -> Iterator[str]:
@@ -363,6 +463,21 @@ def _after(d: Driver) -> Iterator[str]:
     d.wait("attractScreen")
 
 
+def gallery_catalog() -> Any:
+    """The shipped catalogue, its gallery item asking for the face check (image kept) and a signed promise."""
+    import dataclasses
+
+    from kiosk.catalog.model import load_catalog
+
+    catalog = load_catalog()
+    promise = catalog.item(PROMISE_FROM)
+    items = tuple(dataclasses.replace(it, face_check=True, face_image=True, signature=True,
+                                      commitment_zh=it.commitment_zh or promise.commitment_zh,
+                                      commitment_en=it.commitment_en or promise.commitment_en)
+                  if it.code == GALLERY_ITEM else it for it in catalog.items)
+    return dataclasses.replace(catalog, items=items)
+
+
 def render_gallery(output: Path, *, resolutions: tuple[tuple[int, int], ...] = RESOLUTIONS,
                    languages: tuple[str, ...] = LANGUAGES, modes: tuple[str, ...] = MODES) -> GalleryReport:
     """Render the gallery into ``output`` (PNGs and layout.json) and return the report."""
@@ -400,9 +515,10 @@ def render_gallery(output: Path, *, resolutions: tuple[tuple[int, int], ...] = R
         outbox = Outbox(home / OUTBOX_FILE)
         hardware = Hardware.simulated(home, enable_ocr=False)
         config = JourneyConfig(keyboard_root=Path(tmp) / "keyboard", voice=False, idle_timeout_s=3600)
-        engine, window = load_ui(Submitter(outbox, device), hardware=hardware, config=config)
+        engine, window = load_ui(Submitter(outbox, device), hardware=hardware, config=config,
+                                 catalog=gallery_catalog())
         vm = journey_of(window)
-        d = Driver(window, vm, outbox)
+        d = Driver(window, vm, outbox, hardware)
         try:
             for w, h in resolutions:
                 window.resize(w, h)
@@ -446,6 +562,8 @@ def _combo(d: Driver, report: GalleryReport, output: Path, lang: str, mode: str,
             d.set_look(lang, elder) if name == "attract" else None
             shoot(name)
         for name in _after(d):
+            shoot(name)
+        for name in _face(d, lang, elder):
             shoot(name)
         online[0] = False
         d.set_online(False)

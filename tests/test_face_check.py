@@ -81,6 +81,7 @@ def turn_as_asked(k: Kiosk, frontal: str, left: str, right: str) -> None:
     cam.show(live(frontal))
     vm = face_vm(k)
     assert ui.process_events_until(lambda: "转头" in vm.promptText or vm.state != "checking", 30)
+    assert vm.turn == {"向左": "left", "向右": "right"}.get(vm.promptText[3:5], "")  # the screen's arrow
     if "向左" in vm.promptText:
         cam.show(live(left))
     elif "向右" in vm.promptText:
@@ -148,6 +149,33 @@ def test_someone_else_is_stopped_and_after_three_tries_offered_help(kiosk: Kiosk
     assert "file" not in entry and attachments == []
     k.vm.endSession()
     nothing_of_the_face_stays(k, tmp_path, None)
+
+
+@pytest.mark.slow
+def test_the_help_after_three_failures_passes_the_layout_checks_everywhere(kiosk: Kiosk) -> None:
+    """The face screen at its widest (返回, 呼叫工作人员, 继续办理) at each resolution, zh/en, standard/elder: on a
+    portrait panel in elder English the two ways on take a row of their own (the gallery found them cut off)."""
+    from kiosk.layout_checks import check_window, scene_rect
+    from tests.test_layout import RESOLUTIONS, set_look
+
+    k = kiosk
+    card_in(k, RESULT_ONLY)
+    ui.wait_for_item(k.window, "faceScreen", timeout_s=10)
+    vm = face_vm(k)
+    k.camera(FACE).show(live("s39_9"))
+    for attempt in (1, 2, 3):
+        assert ui.process_events_until(lambda a=attempt: vm.failures == a, 30), vm.promptText
+        if attempt < 3:
+            ui.tap_named(k.window, "faceRetryButton")
+    assert vm.state == "help"
+    for size in RESOLUTIONS:
+        for elder in (False, True):
+            for lang in ("zh", "en"):
+                set_look(k, size, elder, lang)
+                problems = check_window(k.window, elder=elder)
+                assert problems == [], (size, elder, lang, problems)
+                preview = scene_rect(ui.find_item(k.window, "facePreview"))
+                assert preview.width() >= 0.6 * min(size)  # the picture as large as the panel allows
 
 
 def test_an_item_without_the_check_and_a_card_without_a_photo(kiosk: Kiosk) -> None:

@@ -92,6 +92,12 @@ class FaceViewModel(ScreenViewModel):
     def whyText(self) -> str:
         return self.why_text()
 
+    @Property(str, notify=changed)
+    def turn(self) -> str:
+        """``left`` or ``right`` while the resident is asked to turn (their own side; the preview is a mirror, so
+        the screen's arrow points the same way), else empty."""
+        return {"turn_left": "left", "turn_right": "right"}.get(self._prompt, "")
+
     @Property(int, notify=changed)
     def failures(self) -> int:
         return self._failures
