@@ -128,3 +128,44 @@ def test_overview_page_and_districts_by_role(tmp_path: Path, central_keys: Centr
         device = c.get("/devices/k-page").text
         assert "Peripheral health" in device and "Printer·out" in device
     store.close()
+
+
+def test_overview_rows_render_as_the_macros_do(tmp_path: Path, central_keys: CentralKeys) -> None:
+    """The page renders each distinct state and peripheral summary once (``MacroMemo``): every row's cells
+    are still exactly what the macros make of that row, in both languages, alarms included."""
+    import re
+
+    from central.web.i18n import translate
+
+    store = CentralStore(f"sqlite:///{tmp_path / 'central.db'}")
+    _add_operators(store)
+    app = create_app(store, tmp_path, "mqtt://127.0.0.1:1", session_secret="s" * 32)
+    kinds = [[{"driver": "printer", "state": "ok"}],
+             [{"driver": "printer", "state": "failed", "last_error": "printer_paper_out"}],
+             [{"driver": "idcard", "state": "degraded"}, {"driver": "camera.scanner", "state": "failed"}]]
+    for i in range(9):
+        k = Kiosk(store, central_keys, f"k-memo-{i}", site=f"站点{i % 2}")
+        k.status("online" if i % 4 else "offline", 1)
+        k.telemetry(drivers=kinds[i % 3], disk=(300 if i == 4 else 20_000) * 1024 * 1024)
+    evaluate_alarms(store, max(r["last_seen"] or 0 for r in fleet_list(store)) + 1)  # driver and disk alarms
+    macros = app.state.web.templates.env.get_template("_macros.html").module
+    with TestClient(app) as c:
+        _login(c, "wang")
+        for lang in ("zh_CN", "en"):
+            if lang == "en":
+                c.get("/lang?to=en&next=/")
+            page = c.get("/").text
+            rows = {r["device_id"]: r for r in fleet_list(store, app.state.web.clock())}
+            assert len(rows) == 9 and any(r["alarms"] for r in rows.values())
+
+            def t(key: str, **values: object) -> str:
+                return translate(lang, key, **values)  # noqa: B023 - used within this iteration
+
+            for device_id, r in rows.items():
+                cells = re.search(rf'<tr data-device="{device_id}".*?</tr>', page, re.S)
+                assert cells is not None
+                html = cells.group(0)
+                assert f'<td class="state">{macros.state_badge(t, r["state"])}</td>' in html
+                assert f'<td class="parts">{macros.peripheral_chips(t, r["peripherals"])}</td>' in html
+                assert f'<td class="alarms">{macros.alarm_chips(t, r["alarms"])}</td>' in html
+    store.close()

@@ -3,6 +3,7 @@ residents' calls for staff), its live stream, the districts an admin sets, and `
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, Form, Request
@@ -25,9 +26,25 @@ def fleet_payload(web: WebContext) -> dict[str, Any]:
             **fleet_overview.breakdown(rows, site_districts), "staff_calls": fleet_overview.staff_calls(rows)}
 
 
+class MacroMemo:
+    """A macro's output once per distinct arguments, for one page: 1,000 kiosks share a few states and peripheral
+    summaries, and calling a Jinja macro per row was most of the overview's time (``bench/console.py``).
+    The first argument (the page's ``t``) is the same for every call; the others key the memo."""
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[str, str], Any] = {}
+
+    def __call__(self, macro: Any, t: Any, *args: Any) -> Any:
+        key = (str(getattr(macro, "name", id(macro))), json.dumps(args, sort_keys=True, default=str))
+        out = self._seen.get(key)
+        if out is None:
+            out = self._seen[key] = macro(t, *args)
+        return out
+
+
 @router.get("/", response_class=HTMLResponse)
 def fleet_page(request: Request, user: Viewer, web: Web) -> HTMLResponse:
-    return render(request, "fleet.html", user, **fleet_payload(web))
+    return render(request, "fleet.html", user, memo=MacroMemo(), **fleet_payload(web))
 
 
 @router.get("/sse/fleet")
