@@ -254,60 +254,87 @@ def logical_dpi(window: QQuickWindow) -> float:
     return float(screen.logicalDotsPerInch()) if screen is not None else DEFAULT_DPI
 
 
+@dataclass
+class _Pass:
+    """One check of a window: what every item's rules compare against, and the violations found so far."""
+    window: QQuickWindow
+    elder: bool
+    pixels: np.ndarray
+    dpr: float
+    whole: QRectF
+    keyboard: QRectF | None
+    focus: QQuickItem | None
+    text_minimum: tuple[float, float, float] | None
+    out: list[Violation]
+
+    def add(self, check: str, item: QQuickItem, detail: str, rect: QRectF) -> None:
+        self.out.append(Violation(check, _label(item), detail, _rect_tuple(rect)))
+
+
 def check_window(window: QQuickWindow, *, elder: bool, image: QImage | None = None) -> list[Violation]:
     """Every layout violation on what ``window`` shows now (see the module's docstring)."""
     image = image if image is not None else window.grabWindow()
-    dpr = image.width() / max(1, window.width())
-    pixels = _pixels(image)
-    whole = QRectF(0, 0, window.width(), window.height())
-    keyboard = keyboard_rect(window)
-    focus = window.activeFocusItem()
-    minimum = MIN_TARGET[elder]
     dpi = logical_dpi(window)
-    text_minimum = (pt_to_px(MIN_ELDER_TEXT_PT, dpi), pt_to_px(MIN_ELDER_TITLE_PT, dpi), dpi) if elder else None
-    out: list[Violation] = []
-
-    def add(check: str, item: QQuickItem, detail: str, rect: QRectF) -> None:
-        out.append(Violation(check, _label(item), detail, _rect_tuple(rect)))
-
+    run = _Pass(window=window, elder=elder, pixels=_pixels(image), dpr=image.width() / max(1, window.width()),
+                whole=QRectF(0, 0, window.width(), window.height()), keyboard=keyboard_rect(window),
+                focus=window.activeFocusItem(),
+                text_minimum=(pt_to_px(MIN_ELDER_TEXT_PT, dpi), pt_to_px(MIN_ELDER_TITLE_PT, dpi), dpi) if elder
+                else None,
+                out=[])
     seen_focus = False
     for node in _walk(window):
-        item = node.item
-        if item is window.contentItem():
+        if node.item is window.contentItem():
             continue
-        rect = scene_rect(item)
-        shown = rect.intersected(node.clip)
-        if shown.width() <= TOLERANCE or shown.height() <= TOLERANCE:
-            continue  # scrolled away or clipped entirely: not on screen
-        if not _inside(rect, whole) and not node.scrolled and rect.width() > 0 and rect.height() > 0:
-            add("outside_window", item, f"reaches outside the {window.width()}x{window.height()} window", rect)
-        if focus is not None and item is focus and _is_input(item):
-            seen_focus = True
-            if keyboard is not None and (_overlap(rect, keyboard) or not _inside(rect, node.clip)):
-                add("keyboard_covers_focus", item, "the field being typed into is not fully visible", rect)
-        if _is_control(item) and node.enabled:
-            if keyboard is not None and _overlap(shown, keyboard) and item is not focus and not node.in_keyboard:
-                add("covered_by_keyboard", item, "the open keyboard hides this control", rect)
-            target = item
-            if _is_input(item) and item.parentItem() is not None and _is(item, "QQuickTextField"):
-                target = item  # a TextField is its own target (background included)
-            w, h = target.width(), target.height()
-            if (w + TOLERANCE < minimum or h + TOLERANCE < minimum) and not _is(item, "QQuickTextEdit"):
-                add("small_target", item, f"{w:.0f}x{h:.0f} px < {minimum} px", rect)
-        if _is_text(item) and _text_of(item).strip():
-            _check_text(item, node, rect, text_minimum, pixels, dpr, add)
-        if _is(item, "QQuickTextInput") and _text_of(item) == "" and item.property("placeholderText"):
-            pass  # the placeholder is its own Text child, checked as a text
+        seen_focus = _check_item(run, node) or seen_focus
+    focus, keyboard = run.focus, run.keyboard
     if focus is not None and keyboard is not None and _is_input(focus) and not seen_focus:
-        add("keyboard_covers_focus", focus, "the field being typed into is not on screen", scene_rect(focus))
+        run.add("keyboard_covers_focus", focus, "the field being typed into is not on screen", scene_rect(focus))
     if keyboard is not None:
-        bar = candidate_bar_height(window)
-        if bar is not None and bar + TOLERANCE < MIN_CANDIDATE_BAR[elder]:
-            panel = _find(window, KEYBOARD_NAME)
-            assert panel is not None
-            out.append(Violation("small_candidate_bar", KEYBOARD_NAME,
-                                 f"candidate bar {bar:.0f} px < {MIN_CANDIDATE_BAR[elder]} px", _rect_tuple(keyboard)))
-    return out
+        _check_candidate_bar(run, keyboard)
+    return run.out
+
+
+def _check_item(run: _Pass, node: _Node) -> bool:
+    """Every rule on one item of the walk; True when it is the focused field."""
+    item = node.item
+    rect = scene_rect(item)
+    shown = rect.intersected(node.clip)
+    if shown.width() <= TOLERANCE or shown.height() <= TOLERANCE:
+        return False  # scrolled away or clipped entirely: not on screen
+    if not _inside(rect, run.whole) and not node.scrolled and rect.width() > 0 and rect.height() > 0:
+        run.add("outside_window", item, f"reaches outside the {run.window.width()}x{run.window.height()} window",
+                rect)
+    is_focus = run.focus is not None and item is run.focus and _is_input(item)
+    if is_focus and run.keyboard is not None and (_overlap(rect, run.keyboard) or not _inside(rect, node.clip)):
+        run.add("keyboard_covers_focus", item, "the field being typed into is not fully visible", rect)
+    if _is_control(item) and node.enabled:
+        _check_control(run, node, rect, shown)
+    if _is_text(item) and _text_of(item).strip():
+        _check_text(item, node, rect, run.text_minimum, run.pixels, run.dpr, run.add)
+    # A field's placeholder is its own Text child, checked as a text above.
+    return is_focus
+
+
+def _check_control(run: _Pass, node: _Node, rect: QRectF, shown: QRectF) -> None:
+    """A control the keyboard hides, and a control smaller than the mode's minimum (a TextField, background
+    included, is its own target)."""
+    item = node.item
+    if run.keyboard is not None and _overlap(shown, run.keyboard) and item is not run.focus and not node.in_keyboard:
+        run.add("covered_by_keyboard", item, "the open keyboard hides this control", rect)
+    minimum = MIN_TARGET[run.elder]
+    w, h = item.width(), item.height()
+    if (w + TOLERANCE < minimum or h + TOLERANCE < minimum) and not _is(item, "QQuickTextEdit"):
+        run.add("small_target", item, f"{w:.0f}x{h:.0f} px < {minimum} px", rect)
+
+
+def _check_candidate_bar(run: _Pass, keyboard: QRectF) -> None:
+    bar = candidate_bar_height(run.window)
+    if bar is not None and bar + TOLERANCE < MIN_CANDIDATE_BAR[run.elder]:
+        panel = _find(run.window, KEYBOARD_NAME)
+        assert panel is not None
+        run.out.append(Violation("small_candidate_bar", KEYBOARD_NAME,
+                                 f"candidate bar {bar:.0f} px < {MIN_CANDIDATE_BAR[run.elder]} px",
+                                 _rect_tuple(keyboard)))
 
 
 def _check_text(item: QQuickItem, node: _Node, rect: QRectF, text_minimum: tuple[float, float, float] | None,

@@ -35,13 +35,7 @@ LONG_MODULES = {
 }
 
 # Functions allowed worse than D ("path:qualified name"), and why.
-COMPLEX_FUNCTIONS = {
-    "kiosk/layout_checks.py:check_window": "one pass over a window's items applying every layout rule "
-                                           "(a test-support checker, not a resident path)",
-    "drivers/codes/pipeline.py:DecodePipeline._live_rescue": "the live camera's rescue ladder, tuned step by "
-                                                             "step against bench.codes (issue 18 in flight)",
-    "drivers/codes/pipeline.py:DecodePipeline._decode_gray": "the decoders tried in their measured order",
-}
+COMPLEX_FUNCTIONS: dict[str, str] = {}
 
 
 def _modules() -> list[Path]:

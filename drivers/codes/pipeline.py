@@ -136,6 +136,20 @@ def noise_level(gray: np.ndarray) -> float:
     return float(np.searchsorted(np.cumsum(hist), (diffs.size + 1) // 2))
 
 
+def _gate_scale(gray: np.ndarray) -> tuple[int, float, bool]:
+    """The gate scale's reduction ``f``, the frame's noise level and whether it is noisy. At most
+    ``GATE_WIDTH`` px wide (a 1080p frame is read at 960x540 first); a very noisy frame is read smaller
+    still (at least 2x below the gate scale), which denoises it and keeps zxing-cpp from chasing finder
+    patterns in sensor noise."""
+    w = gray.shape[1]
+    f = max(1, -(-w // GATE_WIDTH))
+    level = noise_level(gray) if w >= 960 else 0.0
+    noisy = level >= 18
+    if noisy:
+        f = max(3 if level >= 24 else 2, 2 * f if f > 1 else f)
+    return f, level, noisy
+
+
 def _quad_ok(quad: tuple[tuple[int, int], ...] | None) -> bool:
     if quad is None:
         return True
@@ -568,14 +582,7 @@ class DecodePipeline:
         h, w = gray.shape
         if h < 21 or w < 21:
             return [], "early-exit"
-        # Gate scale: at most GATE_WIDTH px wide (a 1080p frame is read at 960x540 first); a very
-        # noisy frame is read smaller still (at least 2x below the gate scale), which denoises it
-        # and keeps zxing-cpp from chasing finder patterns in sensor noise.
-        f = max(1, -(-w // GATE_WIDTH))
-        level = noise_level(gray) if w >= 960 else 0.0
-        noisy = level >= 18
-        if noisy:
-            f = max(3 if level >= 24 else 2, 2 * f if f > 1 else f)
+        f, level, noisy = _gate_scale(gray)
         small = downscale(gray, f)
         # Live: normal polarity here; inverted codes are read by the sharpened pass below, which
         # costs a quarter as much on an empty frame. A frame already reduced for the gate skips
@@ -598,20 +605,28 @@ class DecodePipeline:
         # Small modules vanish at the gate scale: fine code-like texture at full resolution.
         fine = small_module_regions(gray, level) if f > 1 else []
         if self.mode == LIVE:
-            coarse: list[Box] = []
-            if not hints and not fine and f > 1 and self._frame_no % COARSE_PROBE_EVERY == 0:
-                # Nothing located, no fine texture: every few frames, look for coarser code-like
-                # texture too (low contrast with noise hides finder patterns at the gate scale).
-                coarse = [b for b in find_candidates(gray, 2, fast=True)
-                          if max(b[2] - b[0], b[3] - b[1]) <= MAX_COARSE_SIDE][:1]
+            coarse = self._coarse_probe(gray, f) if not hints and not fine else []
             return self._live_rescue(gray, hints, fine, coarse, errors, t_start)
+        return self._still_rescue(gray, hints, fine, errors)
+
+    def _coarse_probe(self, gray: np.ndarray, f: int) -> list[Box]:
+        """Live, nothing located and no fine texture: every few frames, coarser code-like texture too
+        (low contrast with noise hides finder patterns at the gate scale)."""
+        if f > 1 and self._frame_no % COARSE_PROBE_EVERY == 0:
+            return [b for b in find_candidates(gray, 2, fast=True)
+                    if max(b[2] - b[0], b[3] - b[1]) <= MAX_COARSE_SIDE][:1]
+        return []
+
+    def _still_rescue(self, gray: np.ndarray, hints: list[Box], fine: list[Box],
+                      errors: list[str]) -> tuple[list[DecodedCode], str]:
+        """Stills: every candidate box gets the full-resolution read and then every strategy; then the
+        whole image through the other engines, then restored (the last resort)."""
         work = merge_boxes(hints[: self.max_candidates] + fine + find_candidates(gray, self.max_candidates))
         if not work:
             return [], "early-exit"
         deadline = None
         if self.rescue_budget_ms is not None:
             deadline = time.perf_counter() + self.rescue_budget_ms / 1000
-        # Stills: every box gets the full-resolution read and then every strategy.
         for box in work:
             for label, fn in self._strategies(gray, box, full_res=True):
                 if deadline is not None and time.perf_counter() > deadline:
@@ -619,11 +634,13 @@ class DecodePipeline:
                 found = self._run(fn, label, errors)
                 if found:
                     return found, label
-        # Last resort for stills: the whole image through the other engines, then restored.
         for label, fn in self._whole_image_fallbacks(gray):
             found = self._run(fn, label, errors)
             if found:
                 return found, label
+        return self._restored_whole(gray, errors)
+
+    def _restored_whole(self, gray: np.ndarray, errors: list[str]) -> tuple[list[DecodedCode], str]:
         try:
             for label, img, scale in restore_whole(gray):
                 found = self._run(functools.partial(self._zxing_matrix.decode_scaled, img, (0.0, 0.0), scale),
@@ -648,6 +665,34 @@ class DecodePipeline:
         track (never located by zxing-cpp: printed text in the background, say) gets the cheap
         zxing-cpp strategies only, one a frame, for one round, then a read every ``TEXTURE_BACKOFF``
         frames."""
+        now, work = self._update_tracks(hints, fine, coarse)
+        if not work:
+            # zxing-cpp saw no finder-pattern triple in the frame nor in its sharpened copy, and no
+            # small-module texture is there nor was in the last frames.
+            return [], "early-exit"
+        deadline = None
+        if self.rescue_budget_ms is not None:
+            deadline = t_start + self.rescue_budget_ms / 1000
+        soft = t_start + self.soft_budget_ms / 1000
+        ran: dict[int, int] = {}  # id(track) -> rotation steps it had this frame
+        try:
+            for track, box, turn in work:
+                todo = self._track_steps(track, turn, now, self._strategies(gray, box, full_res=True))
+                found, label = self._run_steps(todo, soft, deadline, errors, ran, track)
+                if found:
+                    return found, label
+        finally:
+            with self._live_lock:
+                for t in self._tracks:
+                    t.turn += ran.get(id(t), 0)
+        if deadline is not None and time.perf_counter() > deadline:
+            return [], "budget"
+        return [], "none"
+
+    def _update_tracks(self, hints: list[Box], fine: list[Box],
+                       coarse: list[Box]) -> tuple[int, list[tuple[_Track, Box, int]]]:
+        """Count the frame, merge what it found into the tracks, and return the frame's number and the
+        tracks to read in it (with their box and turn as of now)."""
         with self._live_lock:
             self._frame_no += 1
             now = self._frame_no
@@ -667,63 +712,59 @@ class DecodePipeline:
                     tracks.append(_Track(box, now, 0, source, now))
             tracks.sort(key=lambda t: (t.source != "located", -t.seen))
             self._tracks = tracks[: 2 * self.max_candidates]
-            work = [(t, t.box, t.turn) for t in self._tracks[: self.max_candidates]]
-        if not work:
-            # zxing-cpp saw no finder-pattern triple in the frame nor in its sharpened copy, and no
-            # small-module texture is there nor was in the last frames.
-            return [], "early-exit"
-        deadline = None
-        if self.rescue_budget_ms is not None:
-            deadline = t_start + self.rescue_budget_ms / 1000
-        soft = t_start + self.soft_budget_ms / 1000
-        ran: dict[int, int] = {}  # id(track) -> rotation steps it had this frame
-        try:
-            for track, box, turn in work:
-                strategies = self._strategies(gray, box, full_res=True)
-                if not strategies:
-                    continue
-                rotation = strategies[1:]
-                texture_only = track.source != "located"
-                if texture_only and turn > len(rotation) and now % TEXTURE_BACKOFF:
-                    continue
-                if track.source == "fine" and track.seen != now:
-                    continue  # fine texture is looked for in every frame: gone means gone
-                # the full-resolution read every frame, then this track's next strategy in turn, and
-                # more of them while the frame is young (under the soft budget). Texture that
-                # zxing-cpp never located gets only the full-resolution read in the frame it is
-                # first seen, then one strategy a frame while it is tracked: an empty frame costs
-                # little.
-                todo = [(strategies[0], False)]
-                if texture_only:  # cheap zxing-cpp strategies only, one a frame after first sight
-                    rotation = [st for st in rotation if st[0] not in EXPENSIVE]
-                    if now > track.first_seen:
-                        todo.append((rotation[turn % len(rotation)], False))
-                else:
-                    todo += [(rotation[(turn + j) % len(rotation)], j > 0) for j in range(len(rotation))]
-                for (label, fn), extra in todo:
-                    est = self._cost.get(label, 2.0) / 1000
-                    t0 = time.perf_counter()
-                    if extra and t0 + est > soft:
-                        break
-                    if deadline is not None and t0 + est > deadline:
-                        with self._live_lock:  # let an estimate that keeps a step out decay
-                            self._cost[label] = 0.95 * self._cost.get(label, 2.0)
-                        break
-                    found = self._run(fn, label, errors)
-                    ms = (time.perf_counter() - t0) * 1000
-                    with self._live_lock:  # a decaying maximum of what this step costs
-                        self._cost[label] = max(ms, 0.9 * self._cost.get(label, ms))
-                    if label != "full-res":
-                        ran[id(track)] = ran.get(id(track), 0) + 1
-                    if found:
-                        return found, label
-        finally:
-            with self._live_lock:
-                for t in self._tracks:
-                    t.turn += ran.get(id(t), 0)
-        if deadline is not None and time.perf_counter() > deadline:
-            return [], "budget"
-        return [], "none"
+            return now, [(t, t.box, t.turn) for t in self._tracks[: self.max_candidates]]
+
+    @staticmethod
+    def _track_steps(track: _Track, turn: int, now: int,
+                     strategies: list[tuple[str, Callable[[], list[DecodedCode]]]],
+                     ) -> list[tuple[tuple[str, Callable[[], list[DecodedCode]]], bool]]:
+        """The steps one track gets this frame, each with whether it is an extra (only while the frame is
+        under the soft budget); none when the track waits.
+
+        The full-resolution read every frame, then this track's next strategy in turn, and more of them
+        while the frame is young (under the soft budget). Texture that zxing-cpp never located gets only
+        the full-resolution read in the frame it is first seen, then one strategy a frame while it is
+        tracked: an empty frame costs little."""
+        if not strategies:
+            return []
+        rotation = strategies[1:]
+        texture_only = track.source != "located"
+        if texture_only and turn > len(rotation) and now % TEXTURE_BACKOFF:
+            return []
+        if track.source == "fine" and track.seen != now:
+            return []  # fine texture is looked for in every frame: gone means gone
+        todo = [(strategies[0], False)]
+        if texture_only:  # cheap zxing-cpp strategies only, one a frame after first sight
+            rotation = [st for st in rotation if st[0] not in EXPENSIVE]
+            if now > track.first_seen:
+                todo.append((rotation[turn % len(rotation)], False))
+        else:
+            todo += [(rotation[(turn + j) % len(rotation)], j > 0) for j in range(len(rotation))]
+        return todo
+
+    def _run_steps(self, todo: list[tuple[tuple[str, Callable[[], list[DecodedCode]]], bool]], soft: float,
+                   deadline: float | None, errors: list[str], ran: dict[int, int],
+                   track: _Track) -> tuple[list[DecodedCode], str]:
+        """One track's steps in order, each only if its learnt cost fits the frame's budgets; the first
+        read found ends them. Counts the rotation steps run into ``ran``."""
+        for (label, fn), extra in todo:
+            est = self._cost.get(label, 2.0) / 1000
+            t0 = time.perf_counter()
+            if extra and t0 + est > soft:
+                break
+            if deadline is not None and t0 + est > deadline:
+                with self._live_lock:  # let an estimate that keeps a step out decay
+                    self._cost[label] = 0.95 * self._cost.get(label, 2.0)
+                break
+            found = self._run(fn, label, errors)
+            ms = (time.perf_counter() - t0) * 1000
+            with self._live_lock:  # a decaying maximum of what this step costs
+                self._cost[label] = max(ms, 0.9 * self._cost.get(label, ms))
+            if label != "full-res":
+                ran[id(track)] = ran.get(id(track), 0) + 1
+            if found:
+                return found, label
+        return [], ""
 
     def _read(self, img: np.ndarray, f: int, errors: list[str], label: str,
               **opts: Any) -> tuple[list[DecodedCode], list[Box]]:
