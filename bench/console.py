@@ -2,14 +2,17 @@
 
 Loads ``--applications`` applications (default 1,000,000) over 2026, ``--ratings`` ratings (200,000, with the
 rectification tickets their bad ones open) and ``--kiosks`` kiosks (1,000 at 100 sites) with COPY, through the
-central's own Alembic schema, then starts the real dashboard (uvicorn) and times pages over HTTP as a logged-in
-viewer: the applications list (first and next page, sorted by due time), searches (receipt, item, site, status,
-overdue, a month, combined), the detail page, the statistics pages (好差评, reports) and each export of a year by
-site (CSV, XLSX). Baseline in the same run: the list's, searches' and detail's own SQL through psycopg.
+central's own Alembic schema, recounts the daily counts the statistics pages read (as ``kiosk-central
+report-counts`` does after a load that went around the central), then starts the real dashboard (uvicorn) and times
+pages over HTTP as a logged-in viewer: the applications list (first and next page, sorted by due time), searches
+(receipt, item, site, status, overdue, a month, combined), the detail page, the statistics pages (好差评, reports) and
+each export of a year by site (CSV, XLSX). Baseline in the same run: the list's, searches' and detail's own SQL
+through psycopg.
 
-Prints one JSON object: per case p50/p95/max in ms, the number of rows on the page, and ``missing`` for a page
-that answers 404 (not built). Targets: p95 < 300 ms per page; an export of a year by site < 5 s.
-Run: ``.venv/bin/python -m bench.console [--applications 1000000] [--repeat 30] [--quick]``.
+Prints one JSON object: per case p50/p95/max in ms, the first request's ms (before anything is cached), the number
+of rows on the page, and ``missing`` for a page that answers 404 (not built). Targets: p95 < 300 ms per page; an
+export of a year by site < 5 s. Run: ``.venv/bin/python -m bench.console [--applications 1000000] [--repeat 30]
+[--quick]``.
 """
 
 from __future__ import annotations
