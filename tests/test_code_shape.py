@@ -24,8 +24,6 @@ MAX_COMPLEXITY = 30  # radon grade D at worst
 LONG_MODULES = {
     "sync/outbox/store.py": "the outbox's one transactional API (enqueue, delivery lanes, marks, resend, "
                             "purge); issue 21 is reworking its delivery order now: split after that lands",
-    "drivers/codes/pipeline.py": "the barcode decode pipeline's strategies share one frame state; issue 18's "
-                                 "restoration work is in flight in it",
     "sync/daemon/service.py": "the daemon's one thread and its state (window, marks, lanes); issue 21 is "
                               "changing its sending now. Its connection went to sync/runtime/connection.py",
     "sync/protocol/commands.py": "every signed command's argument rules in one table-like module (the "
