@@ -196,3 +196,42 @@ def test_the_report_counts_command_builds_them(tmp_path: Path, capsys: Any) -> N
         assert rows[CODE]["received"] == 3
     finally:
         db.close()
+
+
+def test_concurrent_ingest_and_moves_keep_the_counts_exact(store: CentralStore,  # noqa: F811
+                                                           central_keys: CentralKeys) -> None:
+    """Two kiosks' batches and an operator's moves at once (same day, same item: the same count rows): every
+    increment lands once, in the order the transactions commit."""
+    import threading
+
+    kiosks = [Kiosk(store, central_keys, f"kiosk-{n}", f"站点{n}") for n in ("aaaa", "bbbb")]
+    for k in kiosks:
+        k.status("online", 1)
+    old = _seed_boundary(store)
+    now = _at("2026-12-02", 9)
+    _same(store, now)  # built
+    errors: list[BaseException] = []
+
+    def submit(k: Kiosk) -> None:
+        try:
+            for _ in range(15):
+                _submit(k, CODE)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    def moves() -> None:
+        try:
+            for i, sid in enumerate(old):
+                transition(store, central_keys, CAT, sid, Decision("accepted"), actor="wang", broker_url=None,
+                           now=_at("2026-12-01", 12, i))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=submit, args=(k,)) for k in kiosks] + [threading.Thread(target=moves)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors
+    rows = _same(store, _at("2026-12-10", 9))
+    assert rows[CODE]["received"] == 3 + 30 and rows[CODE]["overdue_open"] == 3
