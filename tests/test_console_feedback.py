@@ -19,6 +19,7 @@ from openpyxl import load_workbook
 from PIL import Image
 from sqlalchemy import select
 
+from central import daily_counts
 from central.enrolment import EnrolmentRefused, accept, device_key, list_tokens
 from central.feedback_models import Ticket
 from central.keys import CentralKeys
@@ -125,6 +126,9 @@ def test_tickets_by_role(console: tuple[TestClient, CentralStore], central_keys:
     r = c.post("/tickets/settings", data={"csrf": token, "days": "10", "holidays": "2026-10-01 2026-10-02",
                                           "workdays": "2026-10-10"})
     assert "设置已保存" in r.text and "10 个工作日" in r.text and "2026-10-01 2026-10-02" in r.text
+    with store.session() as s:  # the daily counts were recounted under the new calendar as it was saved
+        rules = s.scalar(select(daily_counts.STATE.c.rules).where(daily_counts.STATE.c.name == "applications"))
+    assert rules is not None and '"holidays": ["2026-10-01", "2026-10-02"]' in rules
 
 
 def test_reports_export_csv_and_xlsx_to_every_role(console: tuple[TestClient, CentralStore],

@@ -13,12 +13,13 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from central import console_settings, feedback
+from central import console_settings, daily_counts, feedback
 from central.feedback_models import Ticket
 from central.field_encryption import FieldKeyError
 from central.models import Event
+from central.reports import DEFAULT_LIMIT_DAYS
 from central.web import auth
-from central.web.console_views import item_choices, item_names
+from central.web.console_views import item_choices, item_limits, item_names
 from central.web.deps import Admin, NotFound, Operator, Viewer, Web, WebContext, flash, lang_of, render
 from central.web.i18n import translate
 from central.workdays import local_date, working_days_left
@@ -187,6 +188,9 @@ def ticket_settings(request: Request, user: Admin, web: Web, days: str = Form(""
         flash(request, "error", translate(lang, "tickets.failed", why=str(exc)))
     else:
         auth.audit(web.store, user.username, "ticket_settings", "console_settings", values)
+        with web.store.session() as s:  # "finished on time" follows the calendar: recounted now, not by a report
+            daily_counts.ensure_applications(s, daily_counts.Rules.of(
+                item_limits(web), DEFAULT_LIMIT_DAYS, console_settings.calendar(console_settings.get_all(s))))
         flash(request, "ok", translate(lang, "tickets.settings_saved"))
     return RedirectResponse("/tickets", status_code=303)
 
