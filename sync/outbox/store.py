@@ -13,7 +13,6 @@ import hashlib
 import json
 import logging
 import shutil
-import sqlite3
 import threading
 import time
 import weakref
@@ -29,6 +28,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from sync.device import DeviceConfig
 from sync.outbox import ledger
+from sync.outbox.errors import (
+    REFUSAL_MESSAGES,
+    OutboxFull,
+    OutboxUnavailable,
+    is_corruption,
+    unavailable,
+)
 from sync.outbox.models import (
     Counter,
     DriverHealthRow,
@@ -39,12 +45,12 @@ from sync.outbox.models import (
     SyncState,
     TelemetryQueued,
 )
+from sync.outbox.quarantine import QUARANTINE_MARK, move_aside_if_corrupt, quarantine_files, readable_rows
 from sync.protocol import seqranges
 from sync.protocol.envelope import Envelope
 from sync.protocol.ids import new_message_id, receipt_number
 from sync.protocol.sealing import seal
 from sync.protocol.signing import KeyFile
-from sync.runtime.files import fsync_dir
 from sync.runtime.sqlite import sqlite_engine, upgrade
 
 log = logging.getLogger("kiosk.outbox")
@@ -74,85 +80,6 @@ class Limits:
     telemetry_ttl_s: float = 6 * 3600
 
 
-class OutboxFull(RuntimeError):
-    """New submissions are refused; ``code`` is for machines, ``message`` for the resident's screen."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(code)
-        self.code = code
-        self.message = message
-
-
-class OutboxUnavailable(OutboxFull):
-    """The outbox cannot be opened or written right now: a full disk, a lock held past the timeout, an I/O
-    error. Nothing was moved or lost; the caller tries again later (with backoff). ``detail`` names the
-    SQLite error for the logs (never personal data)."""
-
-    def __init__(self, code: str, message: str, detail: str = "") -> None:
-        super().__init__(code, message)
-        self.detail = detail
-
-    def __str__(self) -> str:
-        return f"{self.code}: {self.detail}" if self.detail else self.code
-
-
-REFUSAL_MESSAGES = {
-    "queue_full": "暂停受理：本机待提交的申请过多，请稍后再试或到人工窗口办理",
-    "disk_low": "暂停受理：本机存储空间不足，请到人工窗口办理",
-    "disk_full": "暂停受理：本机存储空间已满，已提交的申请不受影响，请到人工窗口办理",
-    "db_locked": "暂停受理：本机数据正忙，稍后自动重试",
-    "db_unavailable": "暂停受理：本机数据暂时无法读写，稍后自动重试",
-}
-
-# SQLite's primary result codes that mean the file itself is damaged; everything else is transient.
-_CORRUPTION_CODES = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
-_FULL_CODES = {13}  # SQLITE_FULL
-_LOCK_CODES = {5, 6}  # SQLITE_BUSY, SQLITE_LOCKED
-
-
-def _sqlite_error(exc: BaseException) -> sqlite3.Error | None:
-    if isinstance(exc, sqlite3.Error):
-        return exc
-    orig = getattr(exc, "orig", None)
-    return orig if isinstance(orig, sqlite3.Error) else None
-
-
-def is_corruption(exc: BaseException) -> bool:
-    """True only for SQLite's own verdict that the file is damaged (not for full, locked, I/O)."""
-    err = _sqlite_error(exc)
-    return err is not None and (getattr(err, "sqlite_errorcode", 0) & 0xFF) in _CORRUPTION_CODES
-
-
-def unavailable(exc: BaseException, folder: Path | None = None) -> OutboxUnavailable | None:
-    """The transient refusal a SQLite (or file) error stands for, or None if it is not one."""
-    err = _sqlite_error(exc)
-    if err is None:
-        if isinstance(exc, OSError):
-            code = "disk_full" if exc.errno == 28 else "db_unavailable"  # ENOSPC
-            return OutboxUnavailable(code, REFUSAL_MESSAGES[code], f"{type(exc).__name__}: {exc.strerror}")
-        return None
-    if is_corruption(err):
-        return None
-    primary = getattr(err, "sqlite_errorcode", 0) & 0xFF
-    name = getattr(err, "sqlite_errorname", type(err).__name__)
-    if primary in _LOCK_CODES:
-        code = "db_locked"
-    elif primary in _FULL_CODES:
-        code = "disk_full"
-    elif folder is not None and _free_bytes(folder) < 1024 * 1024:
-        code = "disk_full"  # SQLITE_IOERR_SHMSIZE, _WRITE, ... on a disk with no room left
-    else:
-        code = "db_unavailable"
-    return OutboxUnavailable(code, REFUSAL_MESSAGES[code], f"{name}: {err}")
-
-
-def _free_bytes(folder: Path) -> int:
-    try:
-        return shutil.disk_usage(folder).free
-    except OSError:
-        return 0
-
-
 @dataclass(frozen=True)
 class Attachment:
     """A document photo (already encoded, e.g. JPEG). Sealed whole, then chunked."""
@@ -180,7 +107,6 @@ class Outgoing:
     body: bytes
 
 
-QUARANTINE_MARK = ".corrupt-"
 RETRY_FIRST_S = 1.0  # a deferred outbox (the UI's) tries to open again after this, doubling up to RETRY_MAX_S
 RETRY_MAX_S = 60.0
 
@@ -294,51 +220,12 @@ class Outbox:
     # -- integrity -------------------------------------------------------------------------------------
 
     def _quarantine_if_corrupt(self, path: Path) -> int:
-        """A database that fails its integrity check is moved aside (never deleted) and a fresh one made.
-
-        Only SQLite's verdict that the file is damaged (``quick_check`` not ok, SQLITE_CORRUPT, SQLITE_NOTADB)
-        counts; a full disk, a lock or an I/O error raises :class:`OutboxUnavailable` and moves nothing.
-        Returns the highest sequence number recoverable from a moved file (the ledger covers the rest).
-        """
-        if not path.exists():
-            return 0
-        problem = None
-        try:
-            conn = sqlite3.connect(path, timeout=self.open_timeout_s)
-            try:
-                result = conn.execute("PRAGMA quick_check").fetchall()
-                if result != [("ok",)]:
-                    problem = "integrity check failed"
-            finally:
-                conn.close()
-        except sqlite3.DatabaseError as exc:
-            if not is_corruption(exc):
-                trouble = unavailable(exc, self.home)
-                assert trouble is not None
-                raise trouble from exc
-            problem = getattr(exc, "sqlite_errorname", type(exc).__name__)
-        if problem is None:
-            return 0
-        recovered = 0
-        try:
-            conn = sqlite3.connect(path)
-            recovered = int(conn.execute("select max(seq) from outbox").fetchone()[0] or 0)
-            conn.close()
-        except (sqlite3.Error, TypeError, ValueError):
-            pass
-        stamp = time.strftime("%Y%m%dT%H%M%S")
-        target = path.with_name(f"{path.name}{QUARANTINE_MARK}{stamp}")
-        n = 1
-        while target.exists():
-            n += 1
-            target = path.with_name(f"{path.name}{QUARANTINE_MARK}{stamp}-{n}")
-        for suffix in ("", "-wal", "-shm"):
-            src = Path(str(path) + suffix)
-            if src.exists():
-                shutil.move(src, Path(str(target) + suffix))
-        fsync_dir(path.parent)
-        self.quarantined = target
-        log.error("outbox database failed its check (%s): moved aside to %s", problem, target.name)
+        """A database that fails its integrity check is moved aside (never deleted) and a fresh one made; see
+        :func:`sync.outbox.quarantine.move_aside_if_corrupt`. Returns the highest sequence number recoverable
+        from a moved file (the ledger covers the rest)."""
+        recovered, target = move_aside_if_corrupt(path, self.home, self.open_timeout_s)
+        if target is not None:
+            self.quarantined = target
         return recovered
 
     def _reconcile(self, recovered: int) -> None:
@@ -366,9 +253,7 @@ class Outbox:
 
     def quarantine_files(self) -> list[Path]:
         """Outbox files moved aside in this kiosk's home (their -wal/-shm companions not counted)."""
-        prefix = self.path.name + QUARANTINE_MARK
-        return sorted(p for p in self.home.glob(f"{prefix}*")
-                      if not p.name.endswith(("-wal", "-shm", "-journal")))
+        return quarantine_files(self.home, self.path.name)
 
     def _salvage_all(self) -> None:
         led = ledger.read(self.home)
@@ -380,7 +265,7 @@ class Outbox:
         """Copy the undelivered rows of a moved-aside file into this outbox with their ids and numbers (the
         central deduplicates by id), then note in the ledger that it was done. Best effort on a damaged file:
         rows are read by rowid in small runs, skipping what cannot be read; the file itself stays."""
-        rows, complete = _readable_rows(path)
+        rows, complete = readable_rows(path)
         columns = {c.name for c in _OUTBOX.columns}
         salvaged = 0
         try:
@@ -882,46 +767,6 @@ def _absent(lo: int, hi: int, present: set[int]) -> list[tuple[int, int]]:
     return seqranges.missing(lo - 1, [(n, n) for n in sorted(present) if lo <= n <= hi] + [(hi + 1, hi + 1)])
 
 
-_SALVAGE_COLUMNS = ("id", "seq", "kind", "priority", "state", "created_at", "expires_at", "attempts", "last_error",
-                    "sent_at", "service_code", "receipt_no", "body", "parent_id")
-_SALVAGE_RUN = 200
-
-
-def _readable_rows(path: Path) -> tuple[list[dict[str, Any]], bool]:
-    """The undelivered rows (pending, sent, refused) that can still be read from a damaged outbox file, by
-    rowid in runs without any index (an index may be what is damaged); False if some could not be read."""
-    rows: list[dict[str, Any]] = []
-    complete = True
-    try:
-        conn = sqlite3.connect(path, timeout=1)
-    except sqlite3.Error:
-        return rows, False
-    try:
-        top = int(conn.execute("SELECT max(rowid) FROM outbox NOT INDEXED").fetchone()[0] or 0)
-    except (sqlite3.Error, TypeError, ValueError):
-        conn.close()
-        return rows, False
-    cols = ", ".join(_SALVAGE_COLUMNS)
-    lo = 0
-    try:
-        while lo < top:
-            hi = lo + _SALVAGE_RUN
-            try:
-                batch = conn.execute(f"SELECT {cols} FROM outbox NOT INDEXED WHERE rowid > ? AND rowid <= ? "  # noqa: S608
-                                     "ORDER BY rowid", (lo, hi)).fetchall()
-            except sqlite3.Error:
-                complete = False
-                batch = []
-            for values in batch:
-                row = dict(zip(_SALVAGE_COLUMNS, values, strict=True))
-                if row["state"] in (State.PENDING, State.SENT, State.REJECTED) and row["body"] is not None:
-                    rows.append(row)
-            lo = hi
-    finally:
-        conn.close()
-    return rows, complete
-
-
 def open_outbox(home: Path, device: DeviceConfig | None, limits: Limits | None = None, *,
                 defer: bool = False) -> Outbox:
     """Open the kiosk's outbox and queue a ``db_quarantined`` alarm for every file moved aside and not yet
@@ -956,5 +801,6 @@ def open_outbox_waiting(home: Path, device: DeviceConfig | None, stop: threading
     return None
 
 
-__all__ = ["Attachment", "Limits", "Outbox", "OutboxFull", "OutboxUnavailable", "Receipt", "open_outbox",
-           "open_outbox_waiting"]
+# Re-exported: the refusals and the quarantine moved to modules of their own (issue 15).
+__all__ = ["QUARANTINE_MARK", "REFUSAL_MESSAGES", "Attachment", "Limits", "Outbox", "OutboxFull", "OutboxUnavailable",
+           "Receipt", "is_corruption", "open_outbox", "open_outbox_waiting", "unavailable"]
