@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -101,8 +102,10 @@ def day_index(column: Any, dialect: str) -> ColumnElement[int]:
 
 
 def day_of(t: float) -> int:
-    """:func:`day_index` of one time, in Python."""
-    return int((t + _CST_OFFSET_S) // 86400)
+    """:func:`day_index` of one time, in Python: the same rounded addition and division, then the floor (``//``
+    on floats would floor the exact quotient and could differ from the database a fraction of a microsecond
+    before midnight)."""
+    return math.floor((t + _CST_OFFSET_S) / 86400)
 
 
 def day_start(day: int) -> float:
