@@ -137,8 +137,10 @@ class KioskDriver(threading.Thread):
         k.seq += 1
         env = k.signer.sign(Envelope(id=new_message_id(), seq=k.seq, device_id=k.device_id, kind="telemetry",
                                      created_at=now, meta=telemetry_meta(self.interval, now - self.started)))
-        k.client.publish(topics.up(k.device_id, "telemetry"), env.to_bytes(), qos=1)
+        # Recorded before the publish: the poller must never see the central's last_seen of this heartbeat while
+        # the list still ends at the previous one (it would count a whole interval of lag).
         k.sent.append(now)
+        k.client.publish(topics.up(k.device_id, "telemetry"), env.to_bytes(), qos=1)
 
     def run(self) -> None:
         for k in self.kiosks:
