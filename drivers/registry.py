@@ -376,36 +376,42 @@ def selftest_all(drivers: Drivers | Mapping[str, Driver] | Iterable[DriverEntry]
     deadline = started + timeout_s
     for i, (entry, t) in enumerate(zip(entries, threads, strict=True)):
         t.join(max(0.0, deadline - time.monotonic()))
-        health = getattr(entry.driver, "health", None)
-        details: dict[str, Any]
-        if t.is_alive():
-            ok, error, details = False, "selftest_timeout", {"timeout_s": timeout_s}
-            if health is not None:
-                health.failed(error)
-        elif errors[i] is not None:
-            ok, error, details = False, f"selftest_error:{type(errors[i]).__name__}", {}
-            if health is not None:
-                health.failed(error)
-        else:
-            details = dict(results[i] or {})
-            ok = bool(details.pop("ok", False))
-            error = None
-        snap = health.snapshot() if health is not None else None
-        state = snap.state.value if snap is not None else ("ok" if ok else "failed")
-        if not ok and state in ("ok", "unknown"):
-            state = "failed"  # the self-test outranks a stale "ok" from earlier activity
-        elif ok and state == "unknown":
-            state = "ok"
-        last_error = error or (snap.last_error if snap is not None and state != "ok" else None)
-        if not ok and last_error is None:
-            last_error = str(details.get("error") or "selftest_failed")
-        reports.append({
-            "driver": entry.name,
-            "kind": entry.kind,
-            "ok": ok,
-            "state": state,
-            "last_error": last_error,
-            "details": _jsonable(details),
-            "duration_ms": round(durations[i] * 1000, 1),
-        })
+        reports.append(_selftest_report(entry, t.is_alive(), errors[i], results[i], durations[i], timeout_s))
     return reports
+
+
+def _selftest_report(entry: DriverEntry, timed_out: bool, error_exc: BaseException | None,
+                     result: dict[str, Any] | None, duration_s: float, timeout_s: float) -> dict[str, Any]:
+    """One driver's line of :func:`selftest_all`: its self-test's verdict merged with its health."""
+    health = getattr(entry.driver, "health", None)
+    details: dict[str, Any]
+    if timed_out:
+        ok, error, details = False, "selftest_timeout", {"timeout_s": timeout_s}
+        if health is not None:
+            health.failed(error)
+    elif error_exc is not None:
+        ok, error, details = False, f"selftest_error:{type(error_exc).__name__}", {}
+        if health is not None:
+            health.failed(error)
+    else:
+        details = dict(result or {})
+        ok = bool(details.pop("ok", False))
+        error = None
+    snap = health.snapshot() if health is not None else None
+    state = snap.state.value if snap is not None else ("ok" if ok else "failed")
+    if not ok and state in ("ok", "unknown"):
+        state = "failed"  # the self-test outranks a stale "ok" from earlier activity
+    elif ok and state == "unknown":
+        state = "ok"
+    last_error = error or (snap.last_error if snap is not None and state != "ok" else None)
+    if not ok and last_error is None:
+        last_error = str(details.get("error") or "selftest_failed")
+    return {
+        "driver": entry.name,
+        "kind": entry.kind,
+        "ok": ok,
+        "state": state,
+        "last_error": last_error,
+        "details": _jsonable(details),
+        "duration_ms": round(duration_s * 1000, 1),
+    }

@@ -255,6 +255,21 @@ def make_sample(i: int, seed: int = 0, *, hard: bool = False) -> Sample:
     qr, payload, text = _payload(kind, i, rng)
     frame = _clutter(EMPTY_SIZE if hard else FRAME_SIZE, rng, items=90 if hard else 40)
 
+    angle, persp, module, blur, noise, contrast, jpeg = _degradation(deg, rng, hard)
+    frame, corners = _place_code(frame, qr, deg, rng, angle, persp, module)
+    if deg in ("glare", "moire_glare"):
+        frame = _glare(frame, rng, corners[0])
+    base = _degrade(frame, rng, blur=blur, contrast=contrast)
+    image = _degrade(base, rng, noise=noise, jpeg=jpeg)
+    q = corners[0]
+    box = (int(q[:, 0].min()), int(q[:, 1].min()), int(np.ceil(q[:, 0].max())), int(np.ceil(q[:, 1].max())))
+    return Sample(image, payload, text, kind, deg, module, i, seed, base, noise, jpeg, box)
+
+
+def _degradation(deg: str, rng: np.random.Generator,
+                 hard: bool) -> tuple[float, float, float, float, float, float, int]:
+    """A sample's ``(angle, perspective, module px, blur, noise, contrast, jpeg quality)`` for its
+    degradation, drawn from ``rng`` in a fixed order (changing the order changes the set)."""
     angle = float(rng.uniform(-8, 8))
     persp = 0.0
     module = float(rng.uniform(4.0, 7.0))
@@ -301,7 +316,13 @@ def make_sample(i: int, seed: int = 0, *, hard: bool = False) -> Sample:
         module = float(rng.uniform(3.0, 6.0))
         angle = float(rng.uniform(-30, 30))
         contrast = float(rng.uniform(0.6, 1.0))
+    return angle, persp, module, blur, noise, contrast, jpeg
 
+
+def _place_code(frame: np.ndarray, qr: segno.QRCode, deg: str, rng: np.random.Generator, angle: float,
+                persp: float, module: float) -> tuple[np.ndarray, list[np.ndarray]]:
+    """``frame`` with the code drawn into it (as a phone screen for the moiré degradations), and the
+    code's corners."""
     corners: list[np.ndarray] = []
     if deg in ("moire", "moire_glare"):
         # 2-4 screen pixels per module; each screen pixel rendered as 4x4 samples, so the warp
@@ -315,13 +336,7 @@ def make_sample(i: int, seed: int = 0, *, hard: bool = False) -> Sample:
         base_px = max(1, round(module)) if module >= 3 else 8
         code = _render_code(qr, base_px)
         frame = _place(frame, code, rng, angle, persp, module / base_px, corners)
-    if deg in ("glare", "moire_glare"):
-        frame = _glare(frame, rng, corners[0])
-    base = _degrade(frame, rng, blur=blur, contrast=contrast)
-    image = _degrade(base, rng, noise=noise, jpeg=jpeg)
-    q = corners[0]
-    box = (int(q[:, 0].min()), int(q[:, 1].min()), int(np.ceil(q[:, 0].max())), int(np.ceil(q[:, 1].max())))
-    return Sample(image, payload, text, kind, deg, module, i, seed, base, noise, jpeg, box)
+    return frame, corners
 
 
 def generate(n: int, seed: int = 0, *, hard: bool = False) -> list[Sample]:
