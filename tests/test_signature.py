@@ -271,7 +271,8 @@ def full_view(store: CentralStore, keys: CentralKeys, keys_home: Path, submissio
         page = c.post(f"/submissions/{submission_id}/full", data={"csrf": token.group(1)})
         assert page.status_code == 200
     views = auth.audit_entries(store, action="submission_full_view")
-    assert [(e["actor"], e["target"]) for e in views][0] == ("admin", submission_id)  # the newest
+    assert views, "no audited full view"
+    assert (views[0]["actor"], views[0]["target"]) == ("admin", submission_id)  # the newest
     return page.text
 
 
