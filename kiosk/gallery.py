@@ -21,9 +21,18 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from kiosk.gallery_driver import (
+    Driver,
+    GalleryReport,
+    Shot,
+    chosen,
+    screen_choices,
+    screen_fields,
+    screen_names,
+)
 
 log = logging.getLogger("kiosk.gallery")
 
@@ -35,172 +44,11 @@ PROMISE_FROM = "JS-ZSZM-005"  # 居住证明开具: its promise (about where one
 # By the fields' inputKind (KField.qml); demo data, not a person.
 FIELD_SAMPLES = {"idnumber": "11010519491231002X", "phone": "13800138000", "date": "1950-01-31",
                  "digits": "100020", "text": "示例"}
-PAD_KINDS = ("idnumber", "receipt")  # fields typed on their own pad (IdPad.qml, ReceiptPad.qml), not the keyboard
 LONG_ADDRESS = "北京市朝阳区示例路1号院2号楼3单元401室"
 
 
 def sample(name: str, kind: str) -> str:
     return LONG_ADDRESS if "address" in name.lower() else FIELD_SAMPLES.get(kind, FIELD_SAMPLES["text"])
-
-
-@dataclass
-class Shot:
-    name: str
-    png: str
-    lang: str
-    mode: str
-    size: str
-    violations: list[dict[str, Any]] = field(default_factory=list)
-
-
-@dataclass
-class GalleryReport:
-    shots: list[Shot] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-    @property
-    def violations(self) -> int:
-        return sum(len(s.violations) for s in self.shots)
-
-    def as_json(self) -> dict[str, Any]:
-        by_check: dict[str, int] = {}
-        for s in self.shots:
-            for v in s.violations:
-                by_check[v["check"]] = by_check.get(v["check"], 0) + 1
-        return {"shots": len(self.shots), "violations": self.violations, "by_check": by_check,
-                "errors": self.errors,
-                "screens": [{"name": s.name, "png": s.png, "lang": s.lang, "mode": s.mode, "size": s.size,
-                             "violations": s.violations} for s in self.shots]}
-
-
-class Driver:
-    """One kiosk window driven by taps, as in the tests (kiosk/automation.py)."""
-
-    def __init__(self, window: Any, vm: Any, outbox: Any, hardware: Any = None) -> None:
-        self.window, self.vm, self.outbox, self.hardware = window, vm, outbox, hardware
-
-    def item(self, name: str) -> Any:
-        from kiosk import automation as ui
-
-        return ui.wait_for_item(self.window, name)
-
-    def settle(self, seconds: float = 0.35) -> None:
-        from kiosk import automation as ui
-
-        ui.process_events_until(lambda: False, seconds)
-
-    def tap(self, name: str, until: Callable[[], bool] | None = None) -> None:
-        from kiosk import automation as ui
-
-        for _ in range(3):
-            ui.tap(self.window, ui.wait_for_item(self.window, name))
-            if until is None or ui.process_events_until(until, 2):
-                return
-        raise RuntimeError(f"tapping {name} had no effect")
-
-    def wait(self, name: str, timeout_s: float = 8.0) -> None:
-        from kiosk import automation as ui
-
-        ui.wait_for_item(self.window, name, timeout_s)
-        self.settle(0.25)
-
-    def type_into(self, name: str, text: str) -> None:
-        """Tap the field (the keyboard opens) and put text in as the keyboard commits it."""
-        from PySide6.QtGui import QGuiApplication
-
-        from kiosk import automation as ui
-
-        item = ui.wait_for_item(self.window, name)
-        ui.scroll_into_view(item)
-        if item.property("inputKind") in PAD_KINDS:  # the ID or receipt pad under the field, no keyboard
-            ui.tap(self.window, item)
-            self.settle(0.4)
-            if text:
-                item.setProperty("text", text)
-            self.settle(0.3)
-            return
-        if keyboard_open(self.window):  # a field the open keyboard may cover: focus it as a scroll-and-tap would
-            item.forceActiveFocus()
-            QGuiApplication.inputMethod().show()
-        else:
-            ui.tap(self.window, item)
-        ui.process_events_until(lambda: keyboard_open(self.window), 3)
-        if text:
-            item.setProperty("text", text)
-        self.settle(0.35)  # the form's scroll to the field (KioskKeyboard follows for ~250 ms)
-
-    def hide_keyboard(self) -> None:
-        from PySide6.QtGui import QGuiApplication
-
-        QGuiApplication.inputMethod().hide()
-        self.window.contentItem().forceActiveFocus()
-        self.settle(0.4)
-
-    def set_online(self, online: bool) -> None:
-        self.outbox.set_states({"connected": "1" if online else "0", "daemon_seen": str(time.time())})
-        self.vm.refreshStatus()
-        from kiosk import automation as ui
-
-        ui.process_events_until(lambda: bool(self.vm.property("online")) == online, 5)
-
-    def set_look(self, lang: str, elder: bool) -> None:
-        from kiosk import automation as ui
-
-        if self.vm.property("language") != lang:
-            ui.tap_named(self.window, "languageButton")
-            ui.process_events_until(lambda: self.vm.property("language") == lang, 3)
-        if bool(self.vm.property("elderMode")) != elder:
-            ui.tap_named(self.window, "elderButton")
-            ui.process_events_until(lambda: bool(self.vm.property("elderMode")) == elder, 3)
-        self.settle(0.3)
-
-
-def _names(d: Driver, screen: str) -> list[str]:
-    """The objectNames of the visible items on a screen, in tree order."""
-    from kiosk import automation as ui
-
-    root = ui.find_item(d.window, screen)
-    out: list[str] = []
-    stack = [root] if root is not None else []
-    while stack:
-        item = stack.pop()
-        if not item.isVisible():
-            continue
-        if item.objectName():
-            out.append(item.objectName())
-        stack.extend(reversed(item.childItems()))
-    return out
-
-
-def _fields(d: Driver, screen: str) -> list[tuple[str, str]]:
-    """(objectName, kind) of the text fields on a screen a resident can type into."""
-    out = []
-    for name in _names(d, screen):
-        item = d.item(name)
-        pad = item.property("inputKind") in PAD_KINDS  # typed on a pad, read-only to input methods
-        if item.inherits("QQuickTextField") and item.isEnabled() and (pad or not item.property("readOnly")):
-            out.append((name, str(item.property("inputKind") or "text")))
-    return out
-
-
-def _choices(d: Driver, screen: str) -> list[list[str]]:
-    """The option buttons of each choice field still unanswered, grouped by field."""
-    groups: dict[str, list[str]] = {}
-    for name in _names(d, screen):
-        if "_option_" in name:
-            groups.setdefault(name.split("_option_")[0], []).append(name)
-    return [names for names in groups.values() if not any("✔" in str(d.item(n).property("text")) for n in names)]
-
-
-def _chosen(d: Driver, name: str) -> Callable[[], bool]:
-    """Whether the option button shows as chosen (✔)."""
-    return lambda: "✔" in str(d.item(name).property("text"))
-
-
-def keyboard_open(window: Any) -> bool:
-    from kiosk.layout_checks import keyboard_rect
-
-    return keyboard_rect(window) is not None
 
 
 def _journey(d: Driver) -> Iterator[str]:
@@ -230,18 +78,18 @@ def _journey(d: Driver) -> Iterator[str]:
     d.settle(0.4)
     yield "form-errors"
     kinds_done: set[str] = set()
-    for name, kind in _fields(d, "formScreen"):
+    for name, kind in screen_fields(d, "formScreen"):
         if kind in kinds_done:
             continue
         kinds_done.add(kind)
         d.type_into(name, sample(name, kind))
         yield f"form-keyboard-{kind}"
-    for name, kind in _fields(d, "formScreen"):
+    for name, kind in screen_fields(d, "formScreen"):
         if not d.item(name).property("text"):
             d.type_into(name, sample(name, kind))
     d.hide_keyboard()
-    for group in _choices(d, "formScreen"):
-        d.tap(group[0], _chosen(d, group[0]))
+    for group in screen_choices(d, "formScreen"):
+        d.tap(group[0], chosen(d, group[0]))
     d.hide_keyboard()
     yield from _idle(d, "formScreen")
     d.tap("formNextButton", lambda: vm.property("screen") != "form")
@@ -392,7 +240,7 @@ def _idle(d: Driver, screen: str) -> Iterator[str]:
     vm = d.vm
     from kiosk import automation as ui
 
-    d.type_into(_fields(d, screen)[0][0], "")
+    d.type_into(screen_fields(d, screen)[0][0], "")
     lang, elder = vm.property("language"), bool(vm.property("elderMode"))
     vm.apply_settings(idle_timeout_s=0.2, language=lang, elder_mode=elder)
     try:
@@ -416,7 +264,7 @@ def _after(d: Driver) -> Iterator[str]:
     if vm.property("screen") == "rating":
         d.wait("ratingScreen")
         yield "rating"
-        levels = sorted(n for n in _names(d, "ratingScreen") if n.startswith("rate_"))
+        levels = sorted(n for n in screen_names(d, "ratingScreen") if n.startswith("rate_"))
         for level in (levels[-1:] + levels[:1]) if levels else []:
             d.tap(level)  # the lowest level asks for a reason
             d.settle(0.3)

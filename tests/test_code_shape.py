@@ -34,8 +34,6 @@ LONG_MODULES = {
                                  "protocol's reference); splitting by action would scatter the checks",
     "drivers/ocr/idcard_face.py": "the ID card's face-side OCR: field geometry, recognition and checks on one "
                                   "card layout",
-    "kiosk/gallery.py": "the gallery's scripted walk through every screen (issue 20 added the face and signing "
-                        "screens); a dev-facing renderer, one journey script",
 }
 
 # Functions allowed worse than D ("path:qualified name"), and why.
