@@ -74,7 +74,7 @@ class FaceRunner:
         try:
             self.engine.load()
             card = decode_bmp(card_bmp)
-            described = self.engine.describe(card) if card is not None else None
+            described = self.engine.describe_card(card) if card is not None else None
             if described is None:
                 if not stop.is_set():
                     report(Report(attempt, "done", outcome=Outcome(False, "no_card_photo", None, "none")))
