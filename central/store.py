@@ -134,15 +134,9 @@ class CentralStore:
         bookkeeping and ``last_seen`` per device (:meth:`_finish`)."""
         with self._session.begin() as s:
             batch = _Batch(s, time.time(), Acks())
-            # One query for the submissions already known, one for the devices; plain submissions (no
-            # attachments, the common case) are inserted together at the end of the batch.
-            sub_ids = [i.envelope.id for i in items if i.topic.kind == "submission" and i.envelope is not None
-                       and i.refusal is None]
-            if sub_ids:
-                for sub_id, sub_digest in s.execute(select(Submission.id, Submission.digest)
-                                                    .where(Submission.id.in_(sub_ids))):
-                    batch.known[sub_id] = sub_digest
-            batch.held = submission_conflicts.receipts_held(s, items, batch.known)
+            # One query for the submissions already known and the receipt numbers already held; plain
+            # submissions (no attachments, the common case) are inserted together at the end of the batch.
+            batch.known, batch.held = submission_conflicts.known_and_held(s, items)
             handlers = {"submission": self._on_submission, "attachment": self._on_attachment,
                         "event": self._on_event, "telemetry": self._on_telemetry, "status": self._on_status}
             for item in items:

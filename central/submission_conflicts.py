@@ -8,11 +8,12 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import Integer, literal_column, select, union_all
 from sqlalchemy.orm import Session
 
 from central.messages import Incoming
 from central.models import Submission
+from sync.protocol.envelope import EnvelopeError
 
 if TYPE_CHECKING:
     from central.store import Acks
@@ -31,24 +32,59 @@ def id_reused(s: Session, item: Incoming, now: float, acks: Acks) -> None:
     acks.rejected[env.device_id].append((env.id, "id already stored with other content"))
 
 
-def receipts_held(s: Session, items: Sequence[Incoming],
-                   known: dict[str, str | None]) -> dict[str, tuple[str, str]]:
-    """Which of the receipt numbers of this batch's new submissions are stored already: number ->
-    (submission id, device id).
+def _candidates(items: Sequence[Incoming]) -> list[Incoming]:
+    """The batch's submissions that may be stored: the ones :func:`known_and_held` looks up."""
+    return [i for i in items if i.topic.kind == "submission" and i.envelope is not None and i.refusal is None]
+
+
+def _receipt_no_or_none(item: Incoming) -> str | None:
+    assert item.envelope is not None
+    try:
+        return item.envelope.meta_str("receipt_no", 32)
+    except EnvelopeError:
+        return None
+
+
+def known_and_held(s: Session, items: Sequence[Incoming]) -> tuple[dict[str, str | None], dict[str, tuple[str, str]]]:
+    """In one query: which of this batch's submission ids are stored already (id -> stored digest), and which
+    of the receipt numbers of its new submissions are held already (number -> (submission id, device id)).
 
     A receipt number names one application for a resident's lookup and an operator's status change,
     over the device's whole life: the kiosk never issues one twice (sync.outbox.ledger), and the
     central refuses a second submission id of the same device with a number it already holds
-    (:func:`receipt_reused`)."""
-    numbers = {i.envelope.meta_str("receipt_no", 32) for i in items
-               if i.topic.kind == "submission" and i.envelope is not None and i.refusal is None
-               and i.envelope.id not in known}
+    (:func:`receipt_reused`).
+
+    The numbers asked for are those of every candidate, since which ids are new is only known from the
+    answer; rows for numbers only known ids carry are dropped here, so the result is what two queries (the
+    ids, then the numbers of the ids not known) would return, one statement fewer per batch."""
+    candidates = _candidates(items)
+    known: dict[str, str | None] = {}
+    if not candidates:
+        return known, {}
+    ids = [i.envelope.id for i in candidates if i.envelope is not None]
+    numbers = sorted({n for n in map(_receipt_no_or_none, candidates) if n})
+    by_id = select(literal_column("0", Integer), Submission.id, Submission.digest, Submission.device_id,
+                   Submission.receipt_no).where(Submission.id.in_(ids))
+    stmt = by_id if not numbers else union_all(
+        by_id, select(literal_column("1", Integer), Submission.id, Submission.digest, Submission.device_id,
+                      Submission.receipt_no).where(Submission.receipt_no.in_(numbers)))
+    rows = s.execute(stmt).all()
+    for tag, sub_id, digest, _device_id, _receipt_no in rows:
+        if tag == 0:
+            known[sub_id] = digest
+    return known, _held(candidates, known, [(r[1], r[3], r[4]) for r in rows if r[0] == 1])
+
+
+def _held(candidates: list[Incoming], known: dict[str, str | None],
+          rows: Sequence[tuple[str, str, str]]) -> dict[str, tuple[str, str]]:
+    """receipt number -> (submission id, device id) of ``rows`` (id, device id, number), for the numbers of the
+    candidates not ``known``; the first row of a number wins."""
+    numbers = {i.envelope.meta_str("receipt_no", 32) for i in candidates
+               if i.envelope is not None and i.envelope.id not in known}
     numbers.discard("")
     held: dict[str, tuple[str, str]] = {}
-    if numbers:
-        for sub_id, device_id, receipt_no in s.execute(
-                select(Submission.id, Submission.device_id, Submission.receipt_no)
-                .where(Submission.receipt_no.in_(sorted(numbers)))):
+    for sub_id, device_id, receipt_no in rows:
+        if receipt_no in numbers:
             held.setdefault(receipt_no, (sub_id, device_id))
     return held
 

@@ -88,3 +88,28 @@ def test_another_kiosks_number_is_stored_with_an_alarm_not_refused(
     assert store.count() == 2
     [alarm] = [a for a in fleet.alarms_list(store, device_id=other.device_id) if a["code"] == "receipt_collision"]
     assert device.device_id in alarm["detail"] and first.receipt_no in alarm["detail"]
+
+
+def test_resends_and_a_new_id_with_a_resent_number_in_one_batch(
+        central: Central, outbox: Outbox, device: DeviceConfig, central_keys: CentralKeys, kiosk_home: Path) -> None:
+    """The known ids and the held numbers come from one query (``submission_conflicts.known_and_held``): a known
+    id's own number is no conflict for its resend, but a new id in the same batch carrying it is refused."""
+    first = outbox.enqueue_submission(device, "MZ-LNYD-001", FIELDS)
+    second = outbox.enqueue_submission(device, "MZ-LNYD-001", FIELDS)
+    third = outbox.enqueue_submission(device, "MZ-LNYD-001", FIELDS)
+    bodies = {m.id: m.body for m in outbox.pending_batch(10)}
+    store = central.store
+    one, two = (_item(central_keys, device, bodies[m.message_id]) for m in (first, second))
+    assert store.apply([one, two]) == {device.device_id: [first.message_id, second.message_id]}
+
+    reused = _item(central_keys, device, _with_receipt(kiosk_home, bodies[third.message_id], second.receipt_no))
+    acks = store.apply([one, reused, two])
+    assert acks.get(device.device_id) == [first.message_id, second.message_id]
+    assert [i for i, _ in acks.rejected[device.device_id]] == [third.message_id]
+    assert store.count() == 2
+    [alarm] = [a for a in fleet.alarms_list(store, device_id=device.device_id) if a["code"] == "receipt_reused"]
+    assert second.message_id in alarm["detail"]
+
+    # Only resends: acked again, no alarm, nothing refused.
+    acks = store.apply([two, one])
+    assert acks == {device.device_id: [second.message_id, first.message_id]} and not acks.rejected
