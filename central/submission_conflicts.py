@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Integer, literal_column, select, union_all
+from sqlalchemy import ColumnElement, Integer, Select, bindparam, literal_column, select, union_all
 from sqlalchemy.orm import Session
 
 from central.messages import Incoming
@@ -45,6 +45,16 @@ def _receipt_no_or_none(item: Incoming) -> str | None:
         return None
 
 
+def _rows(tag: int, where: ColumnElement[bool]) -> Select[int, str, str | None, str, str]:
+    return select(literal_column(str(tag), Integer), Submission.id, Submission.digest, Submission.device_id,
+                  Submission.receipt_no).where(where)
+
+
+# Built once (the ids and numbers bound per execution): building them cost more than running them.
+_KNOWN = _rows(0, Submission.id.in_(bindparam("ids", expanding=True)))
+_KNOWN_AND_HELD = union_all(_KNOWN, _rows(1, Submission.receipt_no.in_(bindparam("numbers", expanding=True))))
+
+
 def known_and_held(s: Session, items: Sequence[Incoming]) -> tuple[dict[str, str | None], dict[str, tuple[str, str]]]:
     """In one query: which of this batch's submission ids are stored already (id -> stored digest), and which
     of the receipt numbers of its new submissions are held already (number -> (submission id, device id)).
@@ -63,12 +73,8 @@ def known_and_held(s: Session, items: Sequence[Incoming]) -> tuple[dict[str, str
         return known, {}
     ids = [i.envelope.id for i in candidates if i.envelope is not None]
     numbers = sorted({n for n in map(_receipt_no_or_none, candidates) if n})
-    by_id = select(literal_column("0", Integer), Submission.id, Submission.digest, Submission.device_id,
-                   Submission.receipt_no).where(Submission.id.in_(ids))
-    stmt = by_id if not numbers else union_all(
-        by_id, select(literal_column("1", Integer), Submission.id, Submission.digest, Submission.device_id,
-                      Submission.receipt_no).where(Submission.receipt_no.in_(numbers)))
-    rows = s.execute(stmt).all()
+    rows: Sequence[Any] = (s.execute(_KNOWN_AND_HELD, {"ids": ids, "numbers": numbers}) if numbers
+                           else s.execute(_KNOWN, {"ids": ids})).all()
     for tag, sub_id, digest, _device_id, _receipt_no in rows:
         if tag == 0:
             known[sub_id] = digest
