@@ -40,10 +40,12 @@ from sqlalchemy import (
     ColumnElement,
     Integer,
     MetaData,
+    Select,
     String,
     Table,
     Text,
     and_,
+    bindparam,
     case,
     cast,
     delete,
@@ -214,29 +216,46 @@ def _set_rules(s: Session, name: str, rules: str | None) -> None:
 
 # -- increments ---------------------------------------------------------------------------------------------
 
+@lru_cache(maxsize=8)
+def _upsert_statement(dialect: str, table: Table, keys: tuple[str, ...], values: tuple[str, ...]) -> Any:
+    ins: Any = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    return ins.on_conflict_do_update(index_elements=list(keys),
+                                     set_={v: table.c[v] + getattr(ins.excluded, v) for v in values})
+
+
 def _upsert(s: Session, table: Table, keys: Sequence[str], rows: list[dict[str, Any]], values: Sequence[str]) -> None:
     if not rows:
         return
-    dialect = s.get_bind().dialect.name
-    ins: Any = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
-    stmt = ins.on_conflict_do_update(index_elements=list(keys),
-                                     set_={v: table.c[v] + getattr(ins.excluded, v) for v in values})
-    s.execute(stmt, rows)
+    s.execute(_upsert_statement(s.get_bind().dialect.name, table, tuple(keys), tuple(values)), rows)
 
 
 _APP_KEYS = ("dim", "day", "key", "due_day")
 _APP_VALUES = ("received", "finished", "on_time")
 
 
-def _application_tally(s: Session, rules: Rules, where: ColumnElement[bool]) -> Counter[tuple[Any, ...]]:
-    """(dim, day, key, due_day, what) -> count, for the applications ``where`` selects, as they are now."""
-    col = application_columns(s.get_bind().dialect.name, rules)
-    stmt = (select(col["day"], Submission.service_code, site_key(), col["due_day"], col["finished"], col["on_time"])
+def _tally_statement(dialect: str, rules: Rules, where: ColumnElement[bool]) -> Select[Any]:
+    col = application_columns(dialect, rules)
+    return (select(col["day"], Submission.service_code, site_key(), col["due_day"], col["finished"], col["on_time"])
             .select_from(Submission)
             .outerjoin(ApplicationStatus, ApplicationStatus.submission_id == Submission.id)
             .outerjoin(Device, Device.device_id == Submission.device_id).where(where))
+
+
+@lru_cache(maxsize=8)
+def _added_tally_statement(dialect: str, rules: Rules) -> Select[Any]:
+    """:func:`_tally_statement` of the applications with the ids bound as ``ids``, built once per rules: the
+    statement is the same every batch, and building it (and its cache key) cost more than running it."""
+    return _tally_statement(dialect, rules, Submission.id.in_(bindparam("ids", expanding=True)))
+
+
+def _application_tally(s: Session, rules: Rules, where: ColumnElement[bool]) -> Counter[tuple[Any, ...]]:
+    """(dim, day, key, due_day, what) -> count, for the applications ``where`` selects, as they are now."""
+    return _tally(s.execute(_tally_statement(s.get_bind().dialect.name, rules, where)))
+
+
+def _tally(result: Iterable[Any]) -> Counter[tuple[Any, ...]]:
     out: Counter[tuple[Any, ...]] = Counter()
-    for day, code, site, due_day, done, in_time in s.execute(stmt):
+    for day, code, site, due_day, done, in_time in result:
         for dim, key in (("item", code or ""), ("site", site or "")):
             base = (dim, int(day), key, int(due_day))
             out[(*base, "received")] += 1
@@ -256,16 +275,30 @@ def _apply_application_delta(s: Session, delta: Counter[tuple[Any, ...]]) -> Non
     _upsert(s, APP_COUNTS, _APP_KEYS, [rows[k] for k in sorted(rows)], _APP_VALUES)
 
 
-def applications_added(s: Session, ids: Iterable[str]) -> None:
-    """Count newly stored applications (call in the transaction that inserts them, after the insert)."""
+def applications_rules(s: Session) -> str | None:
+    """The rules the application counts were built with (None: not built), the state row locked for the rest of
+    the transaction (PostgreSQL; a SQLite write transaction holds the database): what :func:`applications_added`
+    reads, for a caller that counts several times in one transaction to read once and pass as ``rules``. Not
+    across a savepoint that may roll back (it would release the lock) nor past a rebuild in the same
+    transaction."""
+    return _rules_locked(s, APPLICATIONS)
+
+
+_UNREAD: Any = object()
+
+
+def applications_added(s: Session, ids: Iterable[str], *, rules: str | None = _UNREAD) -> None:
+    """Count newly stored applications (call in the transaction that inserts them, after the insert); ``rules``:
+    what :func:`applications_rules` returned earlier in this transaction (read here if not given)."""
     ids = list(ids)
     if not ids:
         return
-    text = _rules_locked(s, APPLICATIONS)
+    text = _rules_locked(s, APPLICATIONS) if rules is _UNREAD else rules
     if text is None:
         return
     s.flush()
-    _apply_application_delta(s, _application_tally(s, Rules.from_json(text), Submission.id.in_(ids)))
+    stmt = _added_tally_statement(s.get_bind().dialect.name, Rules.from_json(text))
+    _apply_application_delta(s, _tally(s.execute(stmt, {"ids": ids})))
 
 
 @contextmanager
@@ -357,6 +390,6 @@ def rebuild(s: Session, rules: Rules) -> dict[str, int]:
 
 
 __all__ = ["APPLICATIONS", "APP_COUNTS", "FINISHED", "NO_DUE", "RATINGS", "RATING_COUNTS", "STATE", "Rules",
-           "aligned_days", "application_columns", "applications_added", "day_index", "day_of", "day_start",
-           "ensure_applications", "ensure_ratings", "is_working_day", "moving", "rating_added", "rebuild",
+           "aligned_days", "application_columns", "applications_added", "applications_rules", "day_index", "day_of",
+           "day_start", "ensure_applications", "ensure_ratings", "is_working_day", "moving", "rating_added", "rebuild",
            "rebuild_applications", "rebuild_ratings", "working_day_number"]

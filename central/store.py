@@ -73,6 +73,14 @@ class _Batch:
     held: dict[str, tuple[str, str]] = field(default_factory=dict)  # receipt number -> (submission, device)
     new_plain: dict[str, dict[str, Any]] = field(default_factory=dict)  # rows for one executemany INSERT
     after: list[Incoming] = field(default_factory=list)  # enrolments and resend answers, applied to the counts last
+    _rules: tuple[str | None] | None = None  # the daily counts' rules once read (see counts_rules)
+
+    def counts_rules(self) -> str | None:
+        """The rules of the daily counts (``daily_counts.applications_rules``), read at the batch's first count
+        and kept for the rest of its transaction, which holds the state row's lock from that read on."""
+        if self._rules is None:
+            self._rules = (daily_counts.applications_rules(self.s),)
+        return self._rules[0]
 
 
 class CentralStore:
@@ -150,7 +158,7 @@ class CentralStore:
                 handler = handlers.get(item.topic.kind)
                 if handler is not None:
                     handler(batch, item)
-            self._insert_plain(s, batch.new_plain)
+            self._insert_plain(batch, batch.new_plain)
             self._finish(batch, items, seen)
         return batch.acks
 
@@ -180,10 +188,10 @@ class CentralStore:
             b.acks.setdefault(env.device_id, []).append(env.id)
         else:
             if b.new_plain:  # keep order: what this one depends on must be in the database
-                self._insert_plain(b.s, b.new_plain)
+                self._insert_plain(b, b.new_plain)
                 b.known.update({k: v["digest"] for k, v in b.new_plain.items()})
                 b.new_plain = {}
-            if self._submission(b.s, item, b.now, b.acks):
+            if self._submission(b, item):
                 b.fresh[env.device_id].append(env.seq)
 
     def _on_attachment(self, b: _Batch, item: Incoming) -> None:
@@ -242,28 +250,30 @@ class CentralStore:
         return Submission(**self._submission_row(item, now))
 
     @staticmethod
-    def _insert_plain(s: Session, rows: dict[str, dict[str, Any]]) -> None:
+    def _insert_plain(b: _Batch, rows: dict[str, dict[str, Any]]) -> None:
         """Plain submissions of a batch in one Core executemany: the ORM's per-object bookkeeping (identity
         map, attribute events, unit of work) cost as much as the rest of ``apply`` and bought nothing here."""
         if rows:
-            s.execute(insert(cast(Table, Submission.__table__)), list(rows.values()))
-            daily_counts.applications_added(s, rows)  # the statistics' counts, in the same transaction
+            b.s.execute(insert(cast(Table, Submission.__table__)), list(rows.values()))
+            # The statistics' counts, in the same transaction.
+            daily_counts.applications_added(b.s, rows, rules=b.counts_rules())
 
-    def _submission(self, s: Session, item: Incoming, now: float, acks: Acks) -> bool:
+    def _submission(self, b: _Batch, item: Incoming) -> bool:
         """Store (or find) a submission with attachments; True if it was new."""
+        s = b.s
         env = item.envelope
         assert env is not None
         sub = s.get(Submission, env.id)
         new = sub is None
         if sub is None:
-            sub = self._new_submission(item, now)
+            sub = self._new_submission(item, b.now)
             s.add(sub)
             s.flush()
-            daily_counts.applications_added(s, [sub.id])
+            daily_counts.applications_added(s, [sub.id], rules=b.counts_rules())
         if not sub.complete:
             self._check_complete(s, sub)
         if sub.complete:
-            acks.setdefault(env.device_id, []).append(env.id)
+            b.acks.setdefault(env.device_id, []).append(env.id)
         return new
 
     def _chunk(self, s: Session, item: Incoming, acks: Acks) -> bool:

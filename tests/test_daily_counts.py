@@ -18,7 +18,7 @@ from central import catalogue, daily_counts, satisfaction
 from central.applications import workdays
 from central.applications.workflow import Decision, transition
 from central.keys import CentralKeys
-from central.messages import parse
+from central.messages import Incoming, parse
 from central.models import Submission
 from central.reports import BY, ReportRequest, report
 from central.satisfaction import day_range
@@ -43,8 +43,8 @@ def _at(day: str, hour: int = 10, minute: int = 0, second: float = 0) -> float:
         + hour * 3600 + minute * 60 + second
 
 
-def _submit(k: Kiosk, code: str) -> str:
-    """A sealed, signed submission as a kiosk sends it, through the ingest's parser and the store."""
+def _submission(k: Kiosk, code: str, files: int = 0) -> Incoming:
+    """A sealed, signed submission as a kiosk sends it (announcing ``files`` attachments), parsed by the ingest."""
     k.seq += 1
     message_id = new_message_id()
     body = json.dumps({"service_code": code, "fields": [{"id": "applicant_name", "kind": "name", "value": "钱七"}],
@@ -52,10 +52,17 @@ def _submit(k: Kiosk, code: str) -> str:
     env = Envelope(id=message_id, seq=k.seq, device_id=k.device_id, kind="submission", created_at=1.7e9 + k.seq,
                    sealed=seal(k.keys.seal.public_raw, body, aad=message_id.encode("ascii")),
                    meta={"service_code": code, "receipt_no": f"KR-{k.device_id[-4:].upper()}-{k.seq:04d}",
-                         "attachments": []})
+                         "attachments": [{"file": i, "chunks": 1} for i in range(files)]})
     topic = topics.parse(topics.up(k.device_id, "submission"))
-    k.store.apply([parse(k.keys, topic, k.signer.sign(env).to_bytes(), TEST_KEYRING)])
-    return message_id
+    return parse(k.keys, topic, k.signer.sign(env).to_bytes(), TEST_KEYRING)
+
+
+def _submit(k: Kiosk, code: str) -> str:
+    """A submission through the ingest's parser and the store."""
+    item = _submission(k, code)
+    k.store.apply([item])
+    assert item.envelope is not None
+    return item.envelope.id
 
 
 def _rate(k: Kiosk, level: str, code: str, at: float) -> None:
@@ -235,3 +242,32 @@ def test_concurrent_ingest_and_moves_keep_the_counts_exact(store: CentralStore, 
     assert not errors
     rows = _same(store, _at("2026-12-10", 9))
     assert rows[CODE]["received"] == 3 + 30 and rows[CODE]["overdue_open"] == 3
+
+
+def test_a_batch_mixing_plain_and_attachment_submissions_counts_each_once(store: CentralStore,  # noqa: F811
+                                                                          central_keys: CentralKeys) -> None:
+    """The store reads the counts' rules once per batch however often it counts in it (plain rows inserted in
+    two runs around a submission with attachments, which is stored on its own): every application counted
+    once, as the direct report counts them."""
+    from sqlalchemy import event
+
+    k = Kiosk(store, central_keys, "kiosk-mixd", "东湖街道")
+    k.status("online", 1)
+    _seed_boundary(store)
+    _same(store, _at("2026-12-02", 9))  # built
+    items = [_submission(k, CODE), _submission(k, OTHER, files=1), _submission(k, CODE)]
+    reads: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_a: Any) -> None:
+        if "daily_counts_state" in statement:
+            reads.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", note)
+    try:
+        acks = store.apply(items)
+    finally:
+        event.remove(store.engine, "before_cursor_execute", note)
+    assert len(reads) == 1
+    assert acks[k.device_id] == [i.envelope.id for i in (items[0], items[2]) if i.envelope is not None]
+    rows = _same(store, _at("2026-12-02", 9))
+    assert rows[CODE]["received"] == 3 + 2 and rows[OTHER]["received"] == 1 + 1
