@@ -25,7 +25,15 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from central import daily_counts, feedback, sequences, submission_conflicts
-from central.field_encryption import EVENT, SUBMISSION, FieldCipher, KeySource, listed_fields, masked_fields
+from central.field_encryption import (
+    EVENT,
+    JSON_UTF8,
+    SUBMISSION,
+    FieldCipher,
+    KeySource,
+    listed_fields,
+    masked_fields,
+)
 from central.messages import Incoming
 from central.models import AttachmentChunk, AttachmentFile, Device, Event, Submission, TelemetrySample
 from sync.runtime.sqlite import make_engine, upgrade
@@ -242,8 +250,7 @@ class CentralStore:
                 "service_code": env.meta_str("service_code"), "receipt_no": env.meta_str("receipt_no", 32),
                 "created_at": env.created_at, "received_at": now, "fields_json": None, "fields_key": data_key,
                 "fields_sealed": sealed,
-                "fields_masked": json.dumps(masked_fields(fields if isinstance(fields, list) else []),
-                                            ensure_ascii=False),
+                "fields_masked": JSON_UTF8.encode(masked_fields(fields if isinstance(fields, list) else [])),
                 "attachments_expected": expected, "complete": expected == 0, "digest": item.digest or None}
 
     def _new_submission(self, item: Incoming, now: float) -> Submission:

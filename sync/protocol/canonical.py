@@ -10,11 +10,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+# What json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False) builds on every
+# call, built once (an encoder holds no state between calls).
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
 
 def canonical_json(obj: Any) -> bytes:
     """``obj`` as canonical JSON bytes; ``ValueError``/``TypeError`` when it has no canonical form."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False).encode("utf-8")
+    return _ENCODER.encode(obj).encode("utf-8")
 
 
 __all__ = ["canonical_json"]

@@ -38,9 +38,26 @@ def _no_constant(_name: str) -> Any:
     raise ValueError("NaN and Infinity are not JSON")
 
 
+# One decoder for every call (it holds no state between calls, as json's own default decoder): json.loads with
+# hooks would build a new one, and its scanner, each time.
+_DECODER = json.JSONDecoder(parse_int=_parse_int, parse_float=_parse_float, parse_constant=_no_constant)
+
+
 def loads(data: bytes | bytearray | str, **kwargs: Any) -> Any:
     """``json.loads`` with numbers bounded: raises ``ValueError`` (or ``RecursionError`` on absurd nesting)."""
-    return json.loads(data, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_no_constant, **kwargs)
+    if kwargs:
+        return json.loads(data, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_no_constant,
+                          **kwargs)
+    # What json.loads does before it decodes, then the shared decoder.
+    if isinstance(data, str):
+        if data.startswith("\ufeff"):
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", data, 0)
+        text = data
+    else:
+        if not isinstance(data, (bytes, bytearray)):
+            raise TypeError(f"the JSON object must be str, bytes or bytearray, not {data.__class__.__name__}")
+        text = data.decode(json.detect_encoding(data), "surrogatepass")
+    return _DECODER.decode(text)
 
 
 def is_int64(value: Any) -> bool:
