@@ -241,9 +241,14 @@ def _central_with_dashboard(tmp_path: Path, broker: MosquittoBroker,
 
 
 def _wait(driver: Any, predicate: Any, timeout: float = 15.0, what: str = "the page") -> Any:
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(predicate, message=f"waiting for {what}")
+    # A predicate that reads an element while a form's POST and redirect replace the page can find it on the
+    # old page and read it after the new one arrived (stale): that is "not yet", as a missing element is.
+    return WebDriverWait(driver, timeout, poll_frequency=0.1,
+                         ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(
+        predicate, message=f"waiting for {what}")
 
 
 def _browser_login(driver: Any, url: str, user: str, password: str | None = None) -> None:
