@@ -74,8 +74,13 @@ def test_an_expired_code_is_refused_with_a_plain_message_then_a_fresh_one_works(
     ui.tap_named(k.window, "formNextButton")
     ui.wait_for_item(k.window, "materialsScreen")
     ui.tap_named(k.window, "scan_1")
+    # The tap has reached the screen before the code is shown (a CI run once saw no error here at all; this
+    # says whether the tap or the code went missing).
+    assert ui.process_events_until(lambda: k.materials.waitingForLicence, 15), "the tap on scan_1 was not taken"
     scanner.show(qr_frame(uri(int(time.time()) - 21 * 60, "hukou", "HK20261127")))
-    assert ui.process_events_until(lambda: "已经过期" in k.vm.errorText, 15)
+    assert ui.process_events_until(lambda: "已经过期" in k.vm.errorText, 15), (
+        f"no expiry error: errorText={k.vm.errorText!r}, waiting={k.materials.waitingForLicence}, "
+        f"screen={k.vm.screen}")
     assert k.materials.materials.rows[1]["mstate"] == "needed" and k.materials.waitingForLicence
     scanner.show(qr_frame(uri(int(time.time()), "hukou", "HK20261127")))
     assert ui.process_events_until(lambda: k.materials.materials.rows[1]["mstate"] == "elicence", 15)
