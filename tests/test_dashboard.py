@@ -241,14 +241,23 @@ def _central_with_dashboard(tmp_path: Path, broker: MosquittoBroker,
 
 
 def _wait(driver: Any, predicate: Any, timeout: float = 15.0, what: str = "the page") -> Any:
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
     # A predicate that reads an element while a form's POST and redirect replace the page can find it on the
     # old page and read it after the new one arrived (stale): that is "not yet", as a missing element is.
+    # Chromedriver sometimes reports the same race as an inspector error instead of a stale element.
+    def settled(d: Any) -> Any:
+        try:
+            return predicate(d)
+        except WebDriverException as exc:
+            if "does not belong to the document" in str(exc.msg):
+                return False
+            raise
+
     return WebDriverWait(driver, timeout, poll_frequency=0.1,
                          ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(
-        predicate, message=f"waiting for {what}")
+        settled, message=f"waiting for {what}")
 
 
 def _browser_login(driver: Any, url: str, user: str, password: str | None = None) -> None:
