@@ -15,6 +15,7 @@ import segno
 from PySide6.QtCore import QSize
 
 from drivers.camera.sim_source import SimulatedCamera
+from drivers.codes.pipeline import LIVE, DecodePipeline
 from drivers.health import HealthState
 from drivers.interfaces import DecodedCode
 from kiosk.automation import process_events_until
@@ -129,7 +130,6 @@ def test_frames_without_pixels_are_counted_and_skipped_not_fatal(qapp: Any) -> N
 
 
 def test_resume_starts_a_scan_with_nothing_tracked(qapp: Any) -> None:
-    from drivers.codes.pipeline import LIVE, DecodePipeline
 
     svc = ScannerService(_FrameListCamera([]), "scanner", PreviewStore(), pipeline=DecodePipeline(LIVE))
     m = np.array(segno.make_qr("x" * 40, error="l", version=5).matrix, np.uint8)
@@ -143,3 +143,49 @@ def test_resume_starts_a_scan_with_nothing_tracked(qapp: Any) -> None:
     assert svc.pipeline.tracked_regions()  # located, not readable: tracked for the next frames
     svc.resume()
     assert svc.pipeline.tracked_regions() == []
+
+
+class _HeldPipeline(DecodePipeline):
+    """The real live pipeline, held at the start of each decode until the test lets it go: a slow frame
+    on a busy machine, made to happen on purpose."""
+
+    def __init__(self) -> None:
+        super().__init__(LIVE)
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def decode(self, image: Any) -> list[DecodedCode]:
+        self.entered.set()
+        assert self.release.wait(10), "the test never let the decode go"
+        return super().decode(image)
+
+
+def test_a_decode_that_outlives_its_scan_is_never_delivered(qapp: Any, camera: SimulatedCamera) -> None:
+    """The identify screen's e-ID code, decoded slowly, must not land on the materials screen that
+    started a new scan meanwhile (the flaky freshness test's cause, issue 22)."""
+    pipeline = _HeldPipeline()
+    svc = ScannerService(camera, "scanner", PreviewStore(), pipeline=pipeline, preview_fps=15)
+    got: list[DecodedCode] = []
+    svc.codeDecoded.connect(got.append)
+    camera.show(qr_frame("ezz://licence?type=idcard&id=11010519491231002X&issuer=110000&ts=1795800000"))
+    pipeline.release.set()
+    svc.resume()
+    svc.start()
+    try:
+        assert process_events_until(lambda: len(got) == 1, timeout_s=10)  # read on the identify screen
+        pipeline.release.clear()
+        pipeline.entered.clear()
+        assert pipeline.entered.wait(10)  # the next frame with the code is being decoded ...
+        camera.resume()  # ... the resident puts the phone away,
+        svc.pause()  # the screen changes,
+        svc.resume()  # and the next screen starts its own scan
+        pipeline.release.set()
+        n = svc.frames_decoded
+        assert process_events_until(lambda: svc.frames_decoded >= n + 3, timeout_s=10)
+        assert len(got) == 1 and svc.codes_dropped_stale == 1
+        camera.show(qr_frame("ezz://licence?type=hukou&id=HK20261127&issuer=110000&ts=1795800000"))
+        assert process_events_until(lambda: len(got) == 2, timeout_s=10)  # the new scan still reads
+        assert "type=hukou" in got[1].text
+    finally:
+        pipeline.release.set()
+        svc.stop()

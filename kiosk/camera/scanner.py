@@ -4,7 +4,12 @@ on the same thread at a lower rate. The UI thread never decodes or converts pixe
 
 The live pipeline keeps state between frames (regions it located but could not read yet, read again
 at full resolution in the next frames): ``resume`` starts every scan with that state cleared. A frame
-without pixels (a driver hiccup) is counted in ``frames_unreadable`` and skipped."""
+without pixels (a driver hiccup) is counted in ``frames_unreadable`` and skipped.
+
+Every ``resume`` and ``pause`` starts a new scan generation. A decode that began before it (a slow
+frame on a busy machine, still running while the screen changed) is dropped when it finishes: a code
+shown for one step (the resident's e-ID on the identify screen) never reaches the next one (the
+materials screen's 户口簿), however late its decode ends."""
 
 from __future__ import annotations
 
@@ -30,7 +35,7 @@ class ScannerService(QObject):
 
     codeDecoded = Signal(object)
     previewUpdated = Signal(str, int)
-    _decoded = Signal(object)
+    _decoded = Signal(object, int)  # code, scan generation it was decoded in
     _preview = Signal(str, int)
 
     def __init__(self, camera: Any, role: str, previews: PreviewStore, *, pipeline: DecodePipeline | None = None,
@@ -48,6 +53,8 @@ class ScannerService(QObject):
         self.frames_decoded = 0
         self.frames_unreadable = 0
         self._scanning = threading.Event()
+        self._generation = 0  # bumped by resume and pause (UI thread); read by the worker
+        self.codes_dropped_stale = 0  # decoded in a scan that had ended: not delivered
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._decoded.connect(self._emit_decoded, Qt.ConnectionType.QueuedConnection)
@@ -61,12 +68,14 @@ class ScannerService(QObject):
     @Slot()
     def resume(self) -> None:
         """Start decoding (previews run whenever the service runs), with nothing tracked from before."""
+        self._generation += 1
         self.debouncer.reset()
         self.pipeline.reset()
         self._scanning.set()
 
     @Slot()
     def pause(self) -> None:
+        self._generation += 1
         self._scanning.clear()
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -75,10 +84,12 @@ class ScannerService(QObject):
             self._thread.join(timeout)
             self._thread = None
 
-    @Slot(object)
-    def _emit_decoded(self, code: DecodedCode) -> None:
-        if self._scanning.is_set():
-            self.codeDecoded.emit(code)
+    @Slot(object, int)
+    def _emit_decoded(self, code: DecodedCode, generation: int) -> None:
+        if generation != self._generation or not self._scanning.is_set():
+            self.codes_dropped_stale += 1
+            return
+        self.codeDecoded.emit(code)
 
     def _run(self) -> None:
         seq = 0
@@ -105,6 +116,7 @@ class ScannerService(QObject):
             if not self._scanning.is_set():
                 continue
             self.decode_threads.add(threading.get_ident())
+            generation = self._generation
             try:
                 codes = self.pipeline.decode(image)
             except UnreadableFrame:
@@ -114,8 +126,11 @@ class ScannerService(QObject):
                 log.error("decoding failed: %s", type(exc).__name__)
                 continue
             self.frames_decoded += 1
+            if generation != self._generation:  # the scan ended while this frame was decoded
+                self.codes_dropped_stale += len(codes)
+                continue
             for code in self.debouncer.filter(codes):
-                self._decoded.emit(code)
+                self._decoded.emit(code, generation)
 
     def _unreadable(self) -> None:
         self.frames_unreadable += 1
