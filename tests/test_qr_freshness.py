@@ -82,6 +82,11 @@ def test_an_expired_code_is_refused_with_a_plain_message_then_a_fresh_one_works(
         f"no expiry error: errorText={k.vm.errorText!r}, waiting={k.materials.waitingForLicence}, "
         f"screen={k.vm.screen}")
     assert k.materials.materials.rows[1]["mstate"] == "needed" and k.materials.waitingForLicence
+    # The ID-card e-licence, fresh, is not a 户口簿: refused, and the resident is told which one is needed.
+    scanner.show(qr_frame(uri(int(time.time()))))
+    assert ui.process_events_until(lambda: "这是居民身份证的二维码" in k.vm.errorText, 15), k.vm.errorText
+    assert "居民户口簿" in k.vm.errorText
+    assert k.materials.materials.rows[1]["mstate"] == "needed" and k.materials.waitingForLicence
     scanner.show(qr_frame(uri(int(time.time()), "hukou", "HK20261127")))
     assert ui.process_events_until(lambda: k.materials.materials.rows[1]["mstate"] == "elicence", 15)
     assert k.vm.errorText == ""

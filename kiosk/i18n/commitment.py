@@ -1,4 +1,5 @@
-"""Texts of the signing screen (告知承诺 and 签名), of declaring instead of a proof, and of an expired QR code."""
+"""Texts of the signing screen (告知承诺 and 签名), of declaring instead of a proof,
+and of a QR code that is expired or of the wrong kind."""
 
 COMMITMENT: dict[str, tuple[str, str]] = {
     "signTitle": ("签名确认", "Sign your promise"),
@@ -17,6 +18,9 @@ COMMITMENT: dict[str, tuple[str, str]] = {
     "undoDeclare": ("取消承诺", "Undo"),
     "errQrExpired": ("这个二维码已经过期了，请在手机上刷新后重新出示",
                      "This QR code has expired: refresh it on your phone and show it again"),
+    "errLicenceType": ("这是{got}的二维码，这一项需要{want}，请出示{want}的电子证照",
+                       "This code is for the {got}; this item needs the {want}: show that e-licence"),
+    "otherLicence": ("其他证照", "another document"),
     "errQrClock": ("这个二维码的时间不对，请在手机上刷新后重新出示",
                    "This QR code's time is wrong: refresh it on your phone and show it again"),
 }

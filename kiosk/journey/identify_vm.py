@@ -12,6 +12,7 @@ from PySide6.QtQml import QmlElement
 from drivers import idnumber
 from drivers.codes.payloads import EIdToken, ELicenceRef, PayloadError, freshness_problem, parse_payload
 from drivers.interfaces import DecodedCode, IdentityRecord
+from kiosk.catalog import licence_types
 from kiosk.hardware import DOCUMENT, SCANNER
 from kiosk.journey import face_vm
 from kiosk.journey.session_service import JourneySession, ScreenViewModel
@@ -21,7 +22,7 @@ QML_IMPORT_MAJOR_VERSION = 1
 
 log = logging.getLogger("kiosk.journey")
 
-ID_CARD_LICENCE_TYPES = {"idcard", "sfz", "jmsfz", "resident_id"}
+ID_CARD_LICENCE_TYPES = licence_types.ID_CARD_TYPES
 
 
 @QmlElement

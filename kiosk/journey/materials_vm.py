@@ -13,6 +13,7 @@ from PySide6.QtQml import QmlElement
 
 from drivers.codes.payloads import ELicenceRef, PayloadError, freshness_problem, parse_payload
 from drivers.interfaces import DecodedCode
+from kiosk.catalog import licence_types
 from kiosk.hardware import DOCUMENT, SCANNER
 from kiosk.journey import capture_advice
 from kiosk.journey.models import RowListModel
@@ -261,6 +262,14 @@ class MaterialsViewModel(ScreenViewModel):
             return
         row = self._licence_row
         m = self._js.data.materials[row]
+        if not licence_types.accepts(m.elicence, payload.type):  # e.g. the ID-card e-licence shown for the 户口簿
+            lang = self._js.lang
+            got = licence_types.licence_name(payload.type, lang) or self._js.s["otherLicence"]
+            text = self._js.s["errLicenceType"].format(got=got, want=licence_types.wanted_names(m.elicence, lang))
+            log.info("e-licence code refused: wrong type for the material")
+            self._js.set_error(text)
+            self._js.say(text)
+            return
         m.state, m.licence, m.photo = "elicence", f"{payload.type}:{payload.issuer}:{payload.id}", None
         self._licence_row = -1
         self._js.apply_devices()
