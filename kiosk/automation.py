@@ -84,12 +84,27 @@ def wait_until_tappable(window: QQuickWindow, timeout_s: float = 2.0) -> None:
         process_events_until(guard.allowed, timeout_s)
 
 
+def settle(item: QQuickItem) -> None:
+    """Lay out ``item`` and its ancestors now, as the next frame would. A layout or positioner (the header's
+    Flow, a GridLayout) moves its children only when polished, before a frame: a change that has just
+    happened (a button shown, a badge's text) leaves the geometry stale until then, and a tap aimed at the
+    stale centre can press the button where it was and release where it no longer is."""
+    chain: list[QQuickItem] = []
+    at: QQuickItem | None = item
+    while at is not None:
+        chain.append(at)
+        at = at.parentItem()
+    for each in reversed(chain):  # outermost first: a parent places the child before the child lays out
+        each.ensurePolished()
+
+
 def tap(window: QQuickWindow, item: QQuickItem) -> None:
     """A real press and release at the item's centre, through the window's event delivery (a control
     scrolled out of its view is swiped into view first; a screen that has just appeared is given the
     tap guard's half second first)."""
     scroll_into_view(item)
     wait_until_tappable(window)
+    settle(item)
     centre = item.mapToScene(QPointF(item.width() / 2, item.height() / 2))
     QTest.mouseClick(window, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
                      QPoint(round(centre.x()), round(centre.y())))

@@ -249,3 +249,28 @@ def test_the_technician_sets_voice_and_hotline_and_the_voice_follows_at_once(kio
     assert js.voice.volume == 30 and js.voice.muted, "applied without a restart"
     service.configPage.saveConfig({"voice_volume": 101})
     assert "0–100" in service.message and load_config(k.outbox.path.parent)["voice_volume"] == 30
+
+
+def test_a_tap_right_after_the_header_reflows_lands_on_the_button(kiosk: Kiosk) -> None:
+    """The connection badge's text changes (offline ↔ online) and the header's Flow moves the buttons at
+    its next layout; a tap read off the old geometry pressed where 🔊 was (the CI failure of stop 25).
+    ``automation.tap`` lays the item and its ancestors out first (``automation.settle``)."""
+    k = kiosk
+    js = services.get(JourneySession)
+    js.voice = Voice(js)
+    ui.tap_named(k.window, "startButton")
+    ui.wait_for_item(k.window, "homeScreen")
+    button = ui.wait_for_item(k.window, "repeatButton")
+    ui.wait_until_tappable(k.window)
+    for _ in range(2):  # offline -> online -> offline: the badge's text is much shorter online
+        stale = button.mapToScene(button.boundingRect().center())
+        js.set_online(not js.online)
+        ui.settle(button)
+        laid_out = button.mapToScene(button.boundingRect().center())
+        assert abs(laid_out.x() - stale.x()) > 20, "the badge's new text moves the header's buttons"
+        before = js.voice.spoken
+        ui.tap(k.window, button)
+        assert js.voice.spoken == before + 1, "the tap reached 🔊 where it now is"
+        ui.process_events_until(lambda: False, 0.05)
+        now = button.mapToScene(button.boundingRect().center())
+        assert abs(now.x() - laid_out.x()) < 1, "settle laid out what the next frame shows"
