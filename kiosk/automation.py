@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QCoreApplication, QDeadlineTimer, QPoint, QPointF, Qt
+from PySide6.QtCore import QCoreApplication, QDeadlineTimer, QObject, QPoint, QPointF, Qt
 from PySide6.QtGui import QGuiApplication, QPointingDevice
 from PySide6.QtQuick import QQuickItem, QQuickWindow
 from PySide6.QtTest import QTest
@@ -84,6 +84,19 @@ def wait_until_tappable(window: QQuickWindow, timeout_s: float = 2.0) -> None:
         process_events_until(guard.allowed, timeout_s)
 
 
+def _keyboard_following(window: QQuickWindow) -> bool:
+    timer = window.findChild(QObject, "keyboardFollow")
+    return timer is not None and bool(timer.property("running"))
+
+
+def wait_for_keyboard_follow(window: QQuickWindow, timeout_s: float = 3.0) -> None:
+    """Wait until the on-screen keyboard has finished scrolling its focused field into view
+    (KioskKeyboard.qml's ``keyboardFollow`` passes). Until then it may scroll the form under a tap aimed at
+    another field, which then lands on what scrolled there (or on nothing)."""
+    if _keyboard_following(window):
+        process_events_until(lambda: not _keyboard_following(window), timeout_s)
+
+
 def settle(item: QQuickItem) -> None:
     """Lay out ``item`` and its ancestors now, as the next frame would. A layout or positioner (the header's
     Flow, a GridLayout) moves its children only when polished, before a frame: a change that has just
@@ -102,9 +115,14 @@ def tap(window: QQuickWindow, item: QQuickItem) -> None:
     """A real press and release at the item's centre, through the window's event delivery (a control
     scrolled out of its view is swiped into view first; a screen that has just appeared is given the
     tap guard's half second first)."""
-    scroll_into_view(item)
     wait_until_tappable(window)
-    settle(item)
+    for _ in range(3):  # the keyboard may scroll its field back once more: aim again, as a finger would
+        wait_for_keyboard_follow(window)
+        settle(item)
+        scroll_into_view(item)
+        settle(item)
+        if not _keyboard_following(window):
+            break
     centre = item.mapToScene(QPointF(item.width() / 2, item.height() / 2))
     QTest.mouseClick(window, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
                      QPoint(round(centre.x()), round(centre.y())))

@@ -135,6 +135,7 @@ Item {
     }
     Timer {  // after the layouts have settled under the new keyboard (two passes: the form may re-layout)
         id: settle
+        objectName: "keyboardFollow"  // kiosk.automation waits for it before it aims a tap
         interval: 60
         repeat: true
         property int passes: 0
