@@ -3,8 +3,9 @@
 ``check_window(window, elder=...)`` returns every violation on what the window shows now:
 
 * ``elided`` – a text Qt had to elide or cut to ``maximumLineCount`` (``truncated``);
-* ``clipped`` – a text whose glyphs do not fit its own box, or that a clipping ancestor which is not a
-  scrolling view cuts; a text inside a button that touches the button's edge;
+* ``clipped`` – a text whose glyphs do not fit its own box, or that a clipping ancestor cuts along an axis
+  it does not scroll (a vertical list cuts nothing top or bottom, but everything at its sides); a text
+  inside a button that touches the button's edge;
 * ``keyboard_covers_focus`` – the focused field not fully visible above the virtual keyboard (covered by
   it, or scrolled out of its form);
 * ``covered_by_keyboard`` – any other control the open keyboard hides (返回/下一步 included);
@@ -87,6 +88,18 @@ def _is_scroller(item: QQuickItem) -> bool:
     return _is(item, "QQuickFlickable")
 
 
+_FAR = 1e9  # the clip along an axis a view scrolls: none (what is scrolled away is not cut by layout)
+
+
+def _scroll_axes(item: QQuickItem) -> tuple[bool, bool]:
+    """Whether ``item`` scrolls (across, down): a Flickable (a ListView too) along the axes its content
+    overflows; anything else along neither. (Its flick direction is an enum PySide cannot read.)"""
+    if not _is_scroller(item):
+        return False, False
+    return (float(item.property("contentWidth") or 0) > item.width() + TOLERANCE,
+            float(item.property("contentHeight") or 0) > item.height() + TOLERANCE)
+
+
 def describe(item: QQuickItem) -> str:
     """``screen/…/name`` from the named ancestors, else the QML type."""
     parts: list[str] = []
@@ -114,6 +127,7 @@ class _Node:
     enabled: bool
     in_button: QQuickItem | None
     in_keyboard: bool = False
+    fixed_clip: QRectF | None = None  # the clip along the axes no clipping ancestor scrolls (None: all)
 
 
 def _modal(window: QQuickWindow) -> QQuickItem | None:
@@ -133,16 +147,23 @@ def _modal(window: QQuickWindow) -> QQuickItem | None:
 def _walk(window: QQuickWindow) -> Iterator[_Node]:
     root = _modal(window) or window.contentItem()
     whole = QRectF(0, 0, window.width(), window.height())
-    stack: list[_Node] = [_Node(root, whole, False, 1.0, True, None)]
+    stack: list[_Node] = [_Node(root, whole, False, 1.0, True, None, fixed_clip=whole)]
     while stack:
         node = stack.pop()
         item = node.item
         yield node
         own_clip = node.clip
         scrolled = node.scrolled
+        fixed = node.fixed_clip if node.fixed_clip is not None else whole
         if item.clip():
-            own_clip = own_clip.intersected(scene_rect(item))
+            box = scene_rect(item)
+            own_clip = own_clip.intersected(box)
             scrolled = scrolled or _is_scroller(item)
+            across, down = _scroll_axes(item)
+            fixed = QRectF(QPointF(-_FAR if across else max(fixed.left(), box.left()),
+                                   -_FAR if down else max(fixed.top(), box.top())),
+                           QPointF(_FAR if across else min(fixed.right(), box.right()),
+                                   _FAR if down else min(fixed.bottom(), box.bottom())))
         button = item if _is(item, "QQuickAbstractButton") else node.in_button
         for child in item.childItems():
             if not child.isVisible() or child.opacity() <= 0.01:
@@ -151,7 +172,7 @@ def _walk(window: QQuickWindow) -> Iterator[_Node]:
                 continue  # Qt's keyboard: checked apart
             stack.append(_Node(child, own_clip, scrolled, node.opacity * child.opacity(),
                                node.enabled and child.isEnabled(), button,
-                               node.in_keyboard or child.objectName() == KEYBOARD_AREA))
+                               node.in_keyboard or child.objectName() == KEYBOARD_AREA, fixed))
 
 
 def keyboard_rect(window: QQuickWindow) -> QRectF | None:
@@ -349,6 +370,8 @@ def _check_text(item: QQuickItem, node: _Node, rect: QRectF, text_minimum: tuple
                 rect)
         elif not node.scrolled and not _inside(rect, node.clip):
             add("clipped", item, "cut by a clipping parent", rect)
+        elif node.fixed_clip is not None and not _inside(rect, node.fixed_clip):
+            add("clipped", item, "cut at the side a list does not scroll to", rect)
     if node.in_button is not None and item.parentItem() is not None:
         brect = scene_rect(node.in_button)
         painted = _painted_rect(item, rect)

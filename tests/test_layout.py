@@ -248,7 +248,11 @@ def test_layout_checks_find_what_they_are_for(kiosk: Kiosk) -> None:
           + 'Button { objectName: "tinyButton"; x: 600; y: 10; width: 30; height: 30; text: "x" }'
           + 'Label { objectName: "faintLabel"; x: 10; y: 10; text: "faint"; color: "#BBBBBB" }'
           + 'Label { objectName: "cutLabel"; x: 10; y: 60; width: 40; text: "a long label"; elide: Text.ElideRight }'
-          + 'Rectangle { x: -10; y: 120; width: 40; height: 20; objectName: "outsideBox" } }', parent, "probe")
+          + 'Rectangle { x: -10; y: 120; width: 40; height: 20; objectName: "outsideBox" }'
+          + 'ListView { x: 10; y: 200; width: 200; height: 120; clip: true; model: 6;'
+          + '  delegate: Label { objectName: "sideCut" + index; width: 400; height: 40;'
+          + '    text: "a card wider than its list" } } }',
+          parent, "probe")
         return true })()""")
     component.evaluate()
     assert not component.hasError(), component.error().toString()
@@ -258,6 +262,9 @@ def test_layout_checks_find_what_they_are_for(kiosk: Kiosk) -> None:
     assert ("contrast", "faintLabel") in found
     assert ("elided", "cutLabel") in found
     assert ("outside_window", "outsideBox") in found
+    cut = {item for check, item in found if check == "clipped" and item.startswith("sideCut")}
+    assert "sideCut0" in cut, "a vertical list scrolls its rows away at the bottom, but cuts nothing at its sides"
+    assert "sideCut5" not in cut, "a row scrolled below the list is out of view, not cut by layout"
     # a field under the open keyboard: focus one, then move the keyboard over it
     open_keyboard_on(k, name)
     flick = name.parentItem()

@@ -19,13 +19,22 @@ Item {
             font.bold: root.vm.waitingForLicence
             Layout.fillWidth: true
         }
-        RowLayout {
+        // Side by side on a landscape screen; on a portrait one the camera above the list, so the cards get
+        // the screen's whole width.
+        GridLayout {
+            id: body
+            readonly property bool portrait: root.height > root.width
             Layout.fillWidth: true
             Layout.fillHeight: true
-            spacing: 24
+            columns: portrait ? 1 : 2
+            columnSpacing: 24
+            rowSpacing: 16
             Rectangle {
-                Layout.preferredWidth: root.width * 0.42
-                Layout.fillHeight: true
+                objectName: "documentPreviewBox"
+                Layout.preferredWidth: body.portrait ? -1 : root.width * 0.42
+                Layout.fillWidth: body.portrait
+                Layout.preferredHeight: body.portrait ? root.height * 0.3 : -1
+                Layout.fillHeight: !body.portrait
                 color: "#202020"
                 radius: Theme.radius
                 Image {
@@ -115,7 +124,10 @@ Item {
                                 }
                             }
                         }
+                        // A button never wider than the card: a long label (English, elder mode, portrait) wraps
+                        // and the button grows, instead of running out of the card.
                         Flow {
+                            id: actions
                             Layout.fillWidth: true
                             spacing: 10
                             BigButton {
@@ -123,7 +135,8 @@ Item {
                                 visible: card.mstate !== "captured" && !card.exempt  // 免提交: read already
                                 enabled: root.vm.hasDocumentCamera && !root.journey.busy
                                 text: root.journey.s.capture
-                                implicitHeight: Theme.minTarget + 8
+                                width: Math.min(implicitWidth, actions.width)
+                                implicitHeight: Math.max(Theme.minTarget + 8, contentItem.contentHeight + 24)
                                 onClicked: { guideFrame.flash(); root.vm.captureMaterial(card.index) }
                             }
                             BigButton {
@@ -131,7 +144,8 @@ Item {
                                 visible: card.mstate === "captured" || card.mstate === "elicence"
                                 secondary: true
                                 text: root.journey.s.retake
-                                implicitHeight: Theme.minTarget + 8
+                                width: Math.min(implicitWidth, actions.width)
+                                implicitHeight: Math.max(Theme.minTarget + 8, contentItem.contentHeight + 24)
                                 onClicked: root.vm.retakeMaterial(card.index)
                             }
                             BigButton {
@@ -139,7 +153,8 @@ Item {
                                 visible: card.canScan && card.mstate === "needed"
                                 secondary: true
                                 text: root.journey.s.scanLicence
-                                implicitHeight: Theme.minTarget + 8
+                                width: Math.min(implicitWidth, actions.width)
+                                implicitHeight: Math.max(Theme.minTarget + 8, contentItem.contentHeight + 24)
                                 onClicked: root.vm.scanLicenceFor(card.index)
                             }
                             BigButton {
@@ -147,7 +162,8 @@ Item {
                                 visible: card.allowMissing && (card.mstate === "needed" || card.mstate === "missing")
                                 secondary: true
                                 text: card.mstate === "missing" ? root.journey.s.undoMissing : root.journey.s.markMissing
-                                implicitHeight: Theme.minTarget + 8
+                                width: Math.min(implicitWidth, actions.width)
+                                implicitHeight: Math.max(Theme.minTarget + 8, contentItem.contentHeight + 24)
                                 onClicked: root.vm.toggleMissing(card.index)
                             }
                             // 证明事项告知承诺制: the resident's declaration replaces the proof (evidence level D).
@@ -156,7 +172,8 @@ Item {
                                 visible: card.canDeclare && (card.mstate === "needed" || card.mstate === "declared")
                                 secondary: true
                                 text: card.mstate === "declared" ? root.journey.s.undoDeclare : root.journey.s.materialDeclare
-                                implicitHeight: Theme.minTarget + 8
+                                width: Math.min(implicitWidth, actions.width)
+                                implicitHeight: Math.max(Theme.minTarget + 8, contentItem.contentHeight + 24)
                                 onClicked: root.vm.toggleDeclared(card.index)
                             }
                         }
