@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import shiboken6
 from PySide6.QtCore import QCoreApplication, QDeadlineTimer, QObject, QPoint, QPointF, Qt
 from PySide6.QtGui import QGuiApplication, QPointingDevice
 from PySide6.QtQuick import QQuickItem, QQuickWindow
@@ -118,6 +119,8 @@ def tap(window: QQuickWindow, item: QQuickItem) -> None:
     wait_until_tappable(window)
     for _ in range(3):  # the keyboard may scroll its field back once more: aim again, as a finger would
         wait_for_keyboard_follow(window)
+        if not shiboken6.isValid(item):
+            raise AutomationError("the item to tap was removed (its screen changed) before the tap")
         settle(item)
         scroll_into_view(item)
         settle(item)
@@ -135,6 +138,7 @@ def draw(window: QQuickWindow, item: QQuickItem, strokes: list[list[tuple[float,
     ``touch`` (the default) the events come from a touchscreen, one point per frame as a 60 Hz panel sends
     them (Qt Quick merges the moves of one frame); otherwise from a mouse."""
     wait_until_tappable(window)
+    settle(item)  # a layout change just before (an error line going away) must not shift the first point
     for stroke in strokes:
         points = [item.mapToScene(QPointF(x, y)) for x, y in stroke]
         at = [QPoint(round(p.x()), round(p.y())) for p in points]
