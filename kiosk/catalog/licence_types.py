@@ -27,6 +27,7 @@ for _codes, _zh, _en in (
     for _code in _codes:
         LICENCE_TYPES[_code] = (_zh, _en)
 
+_BY_NAME: dict[str, tuple[str, str]] = {names[0]: names for names in LICENCE_TYPES.values()}
 ID_CARD_TYPES = frozenset(code for code, (zh, _en) in LICENCE_TYPES.items() if zh == "居民身份证")
 
 
@@ -46,12 +47,9 @@ def accepts(elicence: Iterable[str], type_code: str) -> bool:
 
 
 def wanted_names(elicence: Iterable[str], lang: str) -> str:
-    """The accepted e-licences as a resident reads them: the catalogue's names, in English where known."""
+    """The accepted e-licences as a resident reads them (a catalogue entry may be a name or a type code)."""
     names = []
     for entry in elicence:
-        if lang == "en":
-            en = licence_name(entry, "en") or next((e for zh, e in LICENCE_TYPES.values() if zh == entry), entry)
-            names.append(en)
-        else:
-            names.append(licence_name(entry) or entry)
-    return ("、" if lang != "en" else " or ").join(dict.fromkeys(names))
+        known = LICENCE_TYPES.get(entry.lower()) or _BY_NAME.get(entry)
+        names.append(entry if known is None else known[1] if lang == "en" else known[0])
+    return (" or " if lang == "en" else "、").join(dict.fromkeys(names))
