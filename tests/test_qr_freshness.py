@@ -87,6 +87,9 @@ def test_an_expired_code_is_refused_with_a_plain_message_then_a_fresh_one_works(
     assert ui.process_events_until(lambda: "这是居民身份证的二维码" in k.vm.errorText, 15), k.vm.errorText
     assert "居民户口簿" in k.vm.errorText
     assert k.materials.materials.rows[1]["mstate"] == "needed" and k.materials.waitingForLicence
+    scanner.show(qr_frame(uri(int(time.time()), "x-unknown", "X1")))  # a kind this kiosk does not know
+    assert ui.process_events_until(lambda: "这是其他证照的二维码" in k.vm.errorText, 15), k.vm.errorText
+    assert k.materials.materials.rows[1]["mstate"] == "needed" and k.materials.waitingForLicence
     scanner.show(qr_frame(uri(int(time.time()), "hukou", "HK20261127")))
     assert ui.process_events_until(lambda: k.materials.materials.rows[1]["mstate"] == "elicence", 15)
     assert k.vm.errorText == ""
