@@ -1,7 +1,11 @@
-"""Find a face, its five landmarks and its 128-number descriptor with dlib; compare two descriptors.
+"""Find a face and its five landmarks with dlib, describe it with two models, compare two descriptions.
 
-Offline: the models are files in a pinned wheel (:mod:`drivers.face.models`), loaded once, lazily, on first
-use (about 0.4 s). Images are BGR or grey uint8 arrays. A descriptor is personal data: never log it.
+A description is dlib's 128-number ResNet descriptor followed by HSE FaceRec's 1,024-number MobileNet
+descriptor (unit length), one array. :func:`distance` fuses the two models' distances (see there): each model
+alone misses more of the same person on a 1 KB card photo than the two together (bench/face.py).
+
+Offline: the models are files from pinned packages (:mod:`drivers.face.models`), loaded once, lazily, on first
+use (about 0.5 s). Images are BGR or grey uint8 arrays. A descriptor is personal data: never log it.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from drivers.face.models import DESCRIPTOR_FILE, LANDMARKS_FILE, model_dir
+from drivers.face.models import DESCRIPTOR_FILE, LANDMARKS_FILE, model_dir, second_descriptor_path
 
 # Detection runs on a copy scaled so its longer side is at most this (a 640x480 frame is kept as is) and its
 # shorter side at least MIN_SHORT (a 102x126 card photo is enlarged: the detector finds faces of 80 px and up).
@@ -25,6 +29,18 @@ MIN_SHORT = 320
 # Averaging live frames, CLAHE or equalisation on both sides, or shrinking the live face to the card's
 # resolution did not help there (measured, same set). dlib draws the jitters at random: +-0.01 per number.
 CARD_JITTERS = 5
+
+DLIB_SIZE = 128
+SECOND_SIZE = 1024
+# The second model's input: a square of SECOND_CROP times the detector's box, centred on it, as 224 x 224 RGB
+# (0-255). The card's second descriptor is the mean of its crop and the crop mirrored.
+SECOND_INPUT = 224
+SECOND_CROP = 1.6
+# distance() maps the second model's cosine distance onto dlib's scale by the two models' impostor statistics
+# (mean and standard deviation over different people's card-vs-live pairs, bench/face.py "fusion"), then
+# averages the two: a score on dlib's familiar scale where both models count alike.
+DLIB_IMPOSTOR = (0.762, 0.082)  # mean, standard deviation: 149,177 pairs, 2026-12-06 (docs/BENCHMARKS.md)
+SECOND_IMPOSTOR = (0.606, 0.072)
 
 
 @dataclass(frozen=True)
@@ -45,27 +61,32 @@ class FaceEngine:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._loaded: tuple[Any, Any, Any] | None = None
+        self._loaded: tuple[Any, Any, Any, Any] | None = None
 
     def load(self) -> None:
         with self._lock:
             self._load_locked()
 
-    def _load_locked(self) -> tuple[Any, Any, Any]:
+    def _load_locked(self) -> tuple[Any, Any, Any, Any]:
         if self._loaded is None:
             import dlib  # type: ignore[import-untyped]  # a 4 MB extension: imported only by a kiosk that runs the face check
+            import onnxruntime  # type: ignore[import-untyped]
 
             folder = model_dir()
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = 1  # 224 x 224 once per attempt: leave the other core to the screen
+            second = onnxruntime.InferenceSession(str(second_descriptor_path()), options,
+                                                  providers=["CPUExecutionProvider"])
             self._loaded = (dlib.get_frontal_face_detector(),
                             dlib.shape_predictor(str(folder / LANDMARKS_FILE)),
-                            dlib.face_recognition_model_v1(str(folder / DESCRIPTOR_FILE)))
+                            dlib.face_recognition_model_v1(str(folder / DESCRIPTOR_FILE)), second)
         return self._loaded
 
     def find(self, image: np.ndarray) -> list[FoundFace]:
         """Every frontal face, largest first, in ``image``'s own coordinates."""
         rgb, scale = _prepared(image)
         with self._lock:
-            detector, predictor, _ = self._load_locked()
+            detector, predictor, _, _ = self._load_locked()
             rects = detector(rgb, 0)
             if not rects and min(rgb.shape[:2]) <= MIN_SHORT:
                 rects = detector(rgb, 1)  # a small image: once more at twice the size
@@ -80,12 +101,19 @@ class FaceEngine:
         return faces
 
     def descriptor(self, face: FoundFace, jitters: int = 0) -> np.ndarray:
-        """The face's 128-number descriptor (unit-free; same person: distance below ~0.5); with ``jitters`` > 1,
-        the mean over that many randomly jittered copies (each costs one more pass of the network)."""
+        """The face's description (dlib's 128 numbers, then the second model's 1,024; compare with
+        :func:`distance`). With ``jitters`` > 1 (the card), dlib's part is the mean over that many randomly
+        jittered copies and the second model's the mean of the face and its mirror image."""
         shape, rgb = face.shape
+        crop = _second_crop(rgb, shape.rect)
+        batch = np.stack([crop, crop[:, ::-1]] if jitters > 1 else [crop]).astype(np.float32)
         with self._lock:
-            _, _, model = self._load_locked()
-            return np.asarray(model.compute_face_descriptor(rgb, shape, jitters), dtype=np.float64)
+            _, _, model, second = self._load_locked()
+            first = np.asarray(model.compute_face_descriptor(rgb, shape, jitters), dtype=np.float64)
+            other = np.asarray(second.run(None, {second.get_inputs()[0].name: batch})[0], dtype=np.float64)
+        other = other / np.linalg.norm(other, axis=1, keepdims=True)
+        mean = other.mean(axis=0)
+        return np.concatenate([first, mean / np.linalg.norm(mean)])
 
     def describe(self, image: np.ndarray, jitters: int = 0) -> tuple[FoundFace, np.ndarray] | None:
         """The largest face and its descriptor, or None when no face is found."""
@@ -100,8 +128,36 @@ class FaceEngine:
 
 
 def distance(a: np.ndarray, b: np.ndarray) -> float:
-    """Euclidean distance between two descriptors: 0 the same image, above ~0.6 different people."""
-    return float(np.linalg.norm(np.asarray(a) - np.asarray(b)))
+    """How different two faces are, on dlib's scale (0 the same image, about 0.8 on average for two people): the
+    mean of dlib's Euclidean distance and the second model's cosine distance mapped onto dlib's impostor
+    statistics. Two dlib-only descriptors (128 numbers) give dlib's distance alone."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    first = float(np.linalg.norm(a[:DLIB_SIZE] - b[:DLIB_SIZE]))
+    if a.shape[0] != DLIB_SIZE + SECOND_SIZE or b.shape[0] != DLIB_SIZE + SECOND_SIZE:
+        return first
+    second = 1.0 - float(a[DLIB_SIZE:] @ b[DLIB_SIZE:])
+    mapped = DLIB_IMPOSTOR[0] + (second - SECOND_IMPOSTOR[0]) * DLIB_IMPOSTOR[1] / SECOND_IMPOSTOR[1]
+    return 0.5 * (first + mapped)
+
+
+def dlib_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """dlib's part alone (the bench's baseline)."""
+    return float(np.linalg.norm(np.asarray(a)[:DLIB_SIZE] - np.asarray(b)[:DLIB_SIZE]))
+
+
+def second_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """The second model's cosine distance alone (the bench's other baseline)."""
+    return 1.0 - float(np.asarray(a)[DLIB_SIZE:] @ np.asarray(b)[DLIB_SIZE:])
+
+
+def _second_crop(rgb: np.ndarray, rect: Any) -> np.ndarray:
+    """The square around the detector's box the second model reads, 224 x 224, edges repeated."""
+    cx, cy = (rect.left() + rect.right()) / 2, (rect.top() + rect.bottom()) / 2
+    half = SECOND_CROP * max(rect.width(), rect.height()) / 2
+    k = SECOND_INPUT / (2 * half)
+    warp = np.array([[k, 0, -(cx - half) * k], [0, k, -(cy - half) * k]])
+    return cv2.warpAffine(rgb, warp, (SECOND_INPUT, SECOND_INPUT), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
 
 
 def _prepared(image: np.ndarray) -> tuple[np.ndarray, float]:
