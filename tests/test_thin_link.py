@@ -183,6 +183,23 @@ def _complete(store_path: Path, ids: list[str]) -> int:
                               ids).fetchone()[0])
 
 
+def test_the_data_use_since_the_last_housekeeping_is_kept_when_the_daemon_stops(
+        central: Central, device: DeviceConfig, outbox: Outbox) -> None:
+    """CI caught the month's count losing what the daemon moved after its last housekeeping (every 5 s)."""
+    daemon = SyncDaemon(outbox, device, backoff=Backoff(0.05, 0.3), data_budget_mb=1)
+    daemon.housekeeping_s = 3600.0  # the first housekeeping only, then the stop
+    daemon.start()
+    try:
+        wait_until(lambda: daemon.connected.is_set() and "daemon_seen" in outbox.states(), 20, "connected, housekept")
+        kept_before = DataBudget(outbox, 1).used
+        _app(outbox, device)
+        wait_until(lambda: central.store.count(complete_only=True) == 1, 20, "the application delivered")
+        assert daemon.budget.used > kept_before and DataBudget(outbox, 1).used == kept_before  # counted, not saved
+    finally:
+        daemon.stop()
+    assert DataBudget(outbox, 1).used == daemon.budget.used > kept_before
+
+
 @pytest.mark.slow
 def test_an_application_made_during_a_drain_overtakes_the_backlogs_photos(
         tmp_path: Path, own_broker: MosquittoBroker, central_keys: CentralKeys) -> None:

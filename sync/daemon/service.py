@@ -207,6 +207,8 @@ class SyncDaemon:
         finally:
             with contextlib.suppress(*STORAGE_ERRORS):  # unrecorded marks only mean a resend
                 self._flush_marks()
+            with contextlib.suppress(*STORAGE_ERRORS):  # the month's data use since the last housekeeping
+                self.budget.save()
             self._report_acks()
             conn.close(self._goodbye)
             with contextlib.suppress(*STORAGE_ERRORS):
