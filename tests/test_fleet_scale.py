@@ -154,8 +154,15 @@ def test_fifty_kiosks_online_then_killed_and_silent_ones_late_then_offline(
         cabled.start()
         wait_until(lambda: list(_states(central, prefix).values()).count("online") == 50, 60, "50 kiosks online")
         db = f"sqlite:///{tmp_path / 'central.db'}"
-        listed = _cli_fleet(db, prefix)
-        assert len(listed) == 50 and {r["state"] for r in listed.values()} == {"online"}
+        # As on the page below: on a loaded machine one 2 s heartbeat can be briefly late when the CLI looks.
+        listed: dict[str, dict[str, Any]] = {}
+
+        def all_online_in_cli() -> bool:
+            listed.clear()
+            listed.update(_cli_fleet(db, prefix))
+            return len(listed) == 50 and {r["state"] for r in listed.values()} == {"online"}
+
+        wait_until(all_online_in_cli, 30, "the CLI listing fifty kiosks online")
         assert all(r["site"] and r["heartbeat_interval_s"] == HEARTBEAT_S for r in listed.values())
         _browser_login(browser, dashboard.url, "li")
         _wait(browser, lambda d: d.find_elements(By.ID, "who"), what="the fleet page")
@@ -189,7 +196,12 @@ def test_fifty_kiosks_online_then_killed_and_silent_ones_late_then_offline(
             for d in silent:
                 state, silence = rows[d]["state"], now - float(rows[d]["last_seen"])
                 before = seen.get(d)
-                if before is not None and before[0] != state and state not in changes[d]:
+                if state == "online":
+                    # A heartbeat sent just before the cable was cut can reach a loaded central seconds late (CI
+                    # once saw late at 3.4 s, then online, then late and offline): the silence starts again, and
+                    # so does the bracket.
+                    changes[d] = {}
+                elif before is not None and before[0] != state and state not in changes[d]:
                     changes[d][state] = (before[1], silence)
                 seen[d] = (state, silence)
             time.sleep(0.1)
