@@ -70,7 +70,7 @@ class FaceEngine:
     def _load_locked(self) -> tuple[Any, Any, Any, Any]:
         if self._loaded is None:
             import dlib  # type: ignore[import-untyped]  # a 4 MB extension: imported only by a kiosk that runs the face check
-            import onnxruntime  # type: ignore[import-untyped]
+            import onnxruntime
 
             folder = model_dir()
             options = onnxruntime.SessionOptions()
@@ -131,12 +131,10 @@ def distance(a: np.ndarray, b: np.ndarray) -> float:
     """How different two faces are, on dlib's scale (0 the same image, about 0.8 on average for two people): the
     mean of dlib's Euclidean distance and the second model's cosine distance mapped onto dlib's impostor
     statistics. Two dlib-only descriptors (128 numbers) give dlib's distance alone."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    first = float(np.linalg.norm(a[:DLIB_SIZE] - b[:DLIB_SIZE]))
-    if a.shape[0] != DLIB_SIZE + SECOND_SIZE or b.shape[0] != DLIB_SIZE + SECOND_SIZE:
+    first = dlib_distance(a, b)
+    if len(a) != DLIB_SIZE + SECOND_SIZE or len(b) != DLIB_SIZE + SECOND_SIZE:
         return first
-    second = 1.0 - float(a[DLIB_SIZE:] @ b[DLIB_SIZE:])
-    mapped = DLIB_IMPOSTOR[0] + (second - SECOND_IMPOSTOR[0]) * DLIB_IMPOSTOR[1] / SECOND_IMPOSTOR[1]
+    mapped = DLIB_IMPOSTOR[0] + (second_distance(a, b) - SECOND_IMPOSTOR[0]) * DLIB_IMPOSTOR[1] / SECOND_IMPOSTOR[1]
     return 0.5 * (first + mapped)
 
 

@@ -14,7 +14,7 @@ import pytest
 from devtools import face_model
 from drivers.face import replay_sim
 from drivers.face.check import MATCH_THRESHOLD, FaceCheck, Prompt
-from drivers.face.engine import FaceEngine, distance
+from drivers.face.engine import FaceEngine, distance, dlib_distance
 from drivers.face.liveness import LEFT, RIGHT, TurnChallenge, yaw_ratio
 from drivers.face.models import MODELS, installed_versions
 from drivers.idcard.photo import BMP_SIZE, SimWltDecoder, VendorWltDecoder, decode_bmp, sim_wlt
@@ -107,6 +107,9 @@ def test_same_person_matches_and_another_does_not(engine: FaceEngine) -> None:
     assert distance(card_desc[1], same[1]) < MATCH_THRESHOLD <= distance(card_desc[1], other[1])
     # the jittered copies' mean is the same face's descriptor, nudged (not another face's)
     assert 0 < distance(card_desc[1], one_pass[1]) < 0.1
+    # the fused distance is not dlib's alone; dlib's 128 numbers alone give dlib's distance alone
+    fused, alone = distance(card_desc[1], same[1]), dlib_distance(card_desc[1], same[1])
+    assert fused != alone and distance(card_desc[1][:128], same[1][:128]) == alone
 
 
 def test_yaw_ratio_follows_the_head_not_the_picture(engine: FaceEngine) -> None:
